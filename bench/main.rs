@@ -1,0 +1,80 @@
+//! `kgen-bench`: the helper binary of `scripts/bench` (issue 7). It is not part of the
+//! server. It seeds a running server through its API, runs the raw-SQL ceilings (the
+//! statements a claim or a new session commits, with the server's own pools, pragmas
+//! and SQL, but no HTTP and no domain logic), and grows the ledger for the `--big`
+//! comparison. Every run prints one `RESULT key=value …` line that the script parses.
+
+mod ceiling;
+mod grow;
+mod seed;
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use sqlx::Connection as _;
+
+#[derive(Debug, Parser)]
+#[command(name = "kgen-bench", about = "Helper of scripts/bench")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create one rewardable event and N gamers of a client through the API, and
+    /// append one `access_token eventID` line per gamer to a file.
+    Seed(seed::SeedArgs),
+    /// Raw-SQL claim ceiling: the statements of one reward claim, in a loop.
+    RawClaims(ceiling::ClaimArgs),
+    /// Raw-SQL session ceiling: the statements of a new gamer's first session.
+    RawSessions(ceiling::SessionArgs),
+    /// Append rows to `transfers` and `wallet_entries` of a client's gamers.
+    GrowLedger(grow::GrowArgs),
+    /// Print the first column of the first row of a query (an integer).
+    Scalar {
+        /// Database URL, as the server takes it.
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: String,
+        /// The query.
+        sql: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("kgen-bench: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Seed(args) => seed::run(args).await,
+        Command::RawClaims(args) => ceiling::run_claims(args).await,
+        Command::RawSessions(args) => ceiling::run_sessions(args).await,
+        Command::GrowLedger(args) => grow::run(args).await,
+        Command::Scalar { database_url, sql } => {
+            let mut conn = connect_one(&database_url).await?;
+            let value: i64 = sqlx::query_scalar(&sql)
+                .fetch_one(&mut conn)
+                .await
+                .with_context(|| format!("running {sql}"))?;
+            println!("{value}");
+            Ok(())
+        }
+    }
+}
+
+/// One plain connection (no pool) to the database of `url`.
+async fn connect_one(url: &str) -> anyhow::Result<sqlx::AnyConnection> {
+    sqlx::any::install_default_drivers();
+    sqlx::AnyConnection::connect(url)
+        .await
+        .with_context(|| format!("connecting to {url}"))
+}

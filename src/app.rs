@@ -1,0 +1,174 @@
+//! Assembly: `AppState` (cheap to clone), and `serve`, which runs the HTTP server
+//! and the background tasks on an already-bound listener until `shutdown` resolves.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder as ConnectionBuilder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::domain::otp::OtpPolicy;
+use crate::domain::rate_limit::RateLimits;
+use crate::domain::secrets::ServerKeys;
+use crate::domain::sessions::{SessionCache, TokenTtls};
+use crate::domain::settlement::{self, InternalSettler, Settler};
+use crate::domain::sms::{self, OtpSender};
+use crate::domain::store;
+use crate::domain::tokens::{self, KeyRing};
+use crate::metrics::Metrics;
+use crate::storage::Db;
+
+/// What every handler can reach.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The database.
+    pub db: Db,
+    /// Settings.
+    pub config: Arc<Config>,
+    /// Server-wide keys (cursors, OTP hashing, wallet addresses).
+    pub keys: Arc<ServerKeys>,
+    /// Token signing keys (cached by `kid`).
+    pub ring: Arc<KeyRing>,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Decides the fate of PENDING withdrawals.
+    pub settler: Arc<dyn Settler>,
+    /// Per-client and per-gamer request rate limits.
+    pub limits: Arc<RateLimits>,
+    /// Recently authenticated sessions.
+    pub sessions: SessionCache,
+    /// OTP delivery (`KGEN_SMS`).
+    pub sms: Arc<dyn OtpSender>,
+}
+
+impl AppState {
+    /// Loads keys from the (migrated) database and builds the state. A setting that
+    /// cannot work (`KGEN_SMS=webhook` without a URL, a bad `KGEN_STORE_URL`) is an
+    /// error here rather than on the first request.
+    pub async fn new(db: Db, config: Config) -> anyhow::Result<AppState> {
+        let sms = sms::sender_from_config(&config)?;
+        store::check_store_url(&config.store_url)?;
+        let keys = ServerKeys::load(&db, config.wallet_xpub.as_deref()).await?;
+        tokens::ensure_keys(&db).await?;
+        let limits = RateLimits::new(
+            (
+                config.rate_limit_client_per_second,
+                config.rate_limit_client_burst,
+            ),
+            (
+                config.rate_limit_gamer_per_second,
+                config.rate_limit_gamer_burst,
+            ),
+        );
+        let sessions = SessionCache::new(Duration::from_secs(config.auth_cache_seconds));
+        Ok(AppState {
+            db,
+            config: Arc::new(config),
+            keys: Arc::new(keys),
+            ring: Arc::new(KeyRing::default()),
+            metrics: Arc::new(Metrics::default()),
+            settler: Arc::new(InternalSettler),
+            limits: Arc::new(limits),
+            sessions,
+            sms,
+        })
+    }
+}
+
+impl AppState {
+    /// Token lifetimes from the configuration.
+    pub fn token_ttls(&self) -> TokenTtls {
+        TokenTtls {
+            access: self.config.jwt_ttl(),
+            refresh: std::time::Duration::from_secs(self.config.refresh_ttl_seconds),
+        }
+    }
+
+    /// OTP validity, tries and send limits from the configuration.
+    pub fn otp_policy(&self) -> OtpPolicy {
+        OtpPolicy {
+            ttl: std::time::Duration::from_secs(self.config.otp_ttl_seconds),
+            attempts_max: self.config.otp_attempts_max,
+            resend_cooldown: std::time::Duration::from_secs(
+                self.config.otp_resend_cooldown_seconds,
+            ),
+            sends_per_hour_max: self.config.otp_sends_per_hour_max,
+            sends_per_gamer_per_hour_max: self.config.otp_sends_per_gamer_per_hour_max,
+        }
+    }
+}
+
+/// Serves the API on `listener` until `shutdown` resolves; then stops accepting,
+/// stops the settlement worker between two withdrawals, and gives in-flight
+/// requests `shutdown_timeout_seconds` to finish.
+///
+/// Connections are served by hyper directly (not `axum::serve`) so that a client
+/// that is slow to send its headers is cut off after `read_timeout_seconds`.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let worker = tokio::spawn(settlement::run_worker(
+        state.db.clone(),
+        Arc::clone(&state.settler),
+        Duration::from_millis(state.config.settlement_interval_ms),
+        stop_rx,
+    ));
+    let grace = Duration::from_secs(state.config.shutdown_timeout_seconds);
+    let read_timeout = Duration::from_secs(state.config.read_timeout_seconds.max(1));
+    let router = crate::http::router(state);
+    let mut builder = ConnectionBuilder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(read_timeout)
+        .max_buf_size(crate::http::HEADER_LIMIT_BYTES);
+    let connections = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _peer)) => stream,
+                    Err(error) => {
+                        // Out of file descriptors and the like: wait instead of spinning.
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                stream.set_nodelay(true).ok();
+                let service = TowerToHyperService::new(router.clone());
+                let connection = builder
+                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                    .into_owned();
+                let connection = connections.watch(connection);
+                tokio::spawn(async move {
+                    if let Err(error) = connection.await {
+                        tracing::debug!(error = %error, "connection ended with an error");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    stop_tx.send(true).ok();
+    tokio::select! {
+        () = connections.shutdown() => {}
+        () = tokio::time::sleep(grace) => {
+            tracing::warn!("in-flight requests outlasted the shutdown timeout; closing them");
+        }
+    }
+    worker.await.ok();
+    Ok(())
+}

@@ -1,0 +1,214 @@
+//! Reward claims (CONTRACT section 5 and "Claim policies"): the claim record, the
+//! ledger transfer and the balance change commit together or not at all. Every
+//! claim first locks its gamer's row, so the policy checks of one gamer never race;
+//! a budgeted event's payout is a guarded update on the event row.
+
+use std::time::Duration;
+
+use super::cursor::Cursors;
+use super::error::retry_on_contention;
+use super::events::{ClaimPeriod, RewardCategory};
+use super::idempotency::{self, IdempotencyKey};
+use super::sessions::issuing_account;
+use super::{Error, Result};
+use crate::storage::claims::{self as store, ClaimRow};
+use crate::storage::events::{self as events_store, EventRow};
+use crate::storage::gamers;
+use crate::storage::ledger::{self, kind, AccountKey, NewTransfer, WalletEntryRow};
+use crate::storage::sessions::SessionGamerRow;
+use crate::storage::{self, Db, Tx};
+
+/// A granted reward.
+#[derive(Clone, Debug)]
+pub struct Reward {
+    /// The claim.
+    pub claim: ClaimRow,
+    /// Whether this answer replays an earlier request with the same key.
+    pub replayed: bool,
+}
+
+/// Grants the reward of `event_id` to the calling gamer.
+pub async fn claim_event_reward(
+    db: &Db,
+    gamer: &SessionGamerRow,
+    event_id: &str,
+    key: Option<&IdempotencyKey>,
+) -> Result<Reward> {
+    let fingerprint = format!("claim:{event_id}");
+    retry_on_contention(|| async {
+        let now = storage::now_nanos();
+        let mut tx = db.begin().await?;
+        gamers::lock_gamer_by_id(&mut tx, gamer.gamer_id).await?;
+        if let Some(previous) =
+            idempotency::replay::<ClaimRow>(&mut tx, gamer.gamer_id, key, &fingerprint, now).await?
+        {
+            return Ok(Reward {
+                claim: previous,
+                replayed: true,
+            });
+        }
+        let event = events_store::find_event(&mut *tx, &gamer.client_id, event_id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        let watermark = check_policies(&mut tx, gamer.gamer_id, &event, now).await?;
+        let claim = grant(&mut tx, gamer, &event, watermark, now).await?;
+        idempotency::remember(&mut tx, gamer.gamer_id, key, &fingerprint, 201, &claim, now).await?;
+        tx.commit().await?;
+        Ok(Reward {
+            claim,
+            replayed: false,
+        })
+    })
+    .await
+}
+
+/// Applies the claim rules in the contract's order and returns the gamer's newest
+/// tracker drop id (recorded with the claim, so the next claim of a trace-gated
+/// event needs a drop newer than it).
+async fn check_policies(
+    tx: &mut Tx,
+    gamer_id: i64,
+    event: &EventRow,
+    now: i64,
+) -> Result<Option<i64>> {
+    if event.is_active == 0 {
+        return Err(Error::EventInactive);
+    }
+    let before_start = event.starts_at.is_some_and(|starts| now < starts);
+    let after_end = event.ends_at.is_some_and(|ends| now >= ends);
+    if before_start || after_end {
+        return Err(Error::EventNotOpen);
+    }
+    let window_start = match event.max_claims_per_user {
+        Some(_) => ClaimPeriod::parse(&event.claim_period)?.window_start(now),
+        None => i64::MAX,
+    };
+    let history = store::claim_history(
+        tx,
+        gamer_id,
+        &event.id,
+        window_start,
+        &event.activity_trace_activity_id,
+    )
+    .await?;
+    if event.is_activity_trace_enabled != 0 {
+        let fresh = match (history.last_claim_at, history.trace_drop) {
+            (_, None) => false,
+            (None, Some(_)) => true,
+            (Some(_), Some(drop)) => history.last_watermark.is_none_or(|mark| drop > mark),
+        };
+        if !fresh {
+            return Err(Error::ActivityNotTraced);
+        }
+    }
+    if let (Some(cooldown), Some(last)) = (event.cooldown_seconds, history.last_claim_at) {
+        let ready_at = last.saturating_add(cooldown.saturating_mul(1_000_000_000));
+        if now < ready_at {
+            let wait = u64::try_from(ready_at - now).unwrap_or(0);
+            return Err(Error::ClaimCooldown {
+                retry_after: Duration::from_nanos(wait),
+            });
+        }
+    }
+    if event
+        .max_claims_per_user
+        .is_some_and(|max| history.claims_in_window >= max)
+    {
+        return Err(Error::ClaimLimitReached);
+    }
+    if event.total_budget.is_some()
+        && !store::spend_budget(tx, &event.id, event.reward_amount).await?
+    {
+        return Err(Error::BudgetExhausted);
+    }
+    Ok(history.newest_drop)
+}
+
+/// Writes the claim, its transfer and the wallet history line.
+async fn grant(
+    tx: &mut Tx,
+    gamer: &SessionGamerRow,
+    event: &EventRow,
+    trace_watermark: Option<i64>,
+    now: i64,
+) -> Result<ClaimRow> {
+    let claim = store::insert_claim(
+        tx,
+        &gamer.client_id,
+        gamer.gamer_id,
+        &ClaimRow {
+            seq: 0,
+            id: uuid::Uuid::new_v4().to_string(),
+            event_id: event.id.clone(),
+            amount: event.reward_amount,
+            status: "REWARDED".to_owned(),
+            trace_watermark,
+            created_at: now,
+            updated_at: now,
+        },
+    )
+    .await?;
+    if claim.amount == 0 {
+        // Transfers are positive: a zero reward is a claim without a transfer.
+        return Ok(claim);
+    }
+    let bucket = match RewardCategory::parse(&event.reward_category)? {
+        RewardCategory::Earned => kind::EARNED,
+        RewardCategory::Bonus => kind::BONUS,
+    };
+    let sides = ledger::post_transfer(
+        tx,
+        NewTransfer {
+            uid: &claim.id,
+            kind: "EVENT_REWARD",
+            from: issuing_account(&gamer.client_id, gamer.gamer_id),
+            to: AccountKey {
+                kind: bucket,
+                client_id: &gamer.client_id,
+                owner_id: gamer.gamer_id,
+            },
+            amount: claim.amount,
+            now,
+        },
+    )
+    .await?
+    .ok_or_else(|| anyhow::anyhow!("issuing accounts are never refused a debit"))?;
+    let name = if event.event_name.is_empty() {
+        event.event_type.clone()
+    } else {
+        event.event_name.clone()
+    };
+    ledger::insert_wallet_entry(
+        tx,
+        &WalletEntryRow {
+            id: 0,
+            uid: claim.id.clone(),
+            gamer_id: gamer.gamer_id,
+            kind: "EVENT_REWARD".to_owned(),
+            direction: "CREDIT".to_owned(),
+            amount: claim.amount,
+            from_address: sides.from_address,
+            to_address: sides.to_address,
+            name,
+            description: format!("Reward for {}", event.event_type),
+            sync_status: "COMPLETED".to_owned(),
+            created_at: now,
+        },
+    )
+    .await?;
+    Ok(claim)
+}
+
+/// One page of the gamer's rewards, newest first, and the next page's cursor.
+pub async fn list_rewards(
+    db: &Db,
+    cursors: &Cursors,
+    gamer: &SessionGamerRow,
+    limit: u32,
+    cursor: Option<&str>,
+) -> Result<(Vec<ClaimRow>, String)> {
+    let scope = format!("rewards|{}|{}", gamer.client_id, gamer.gamer_id);
+    let before = cursors.start(&scope, cursor)?;
+    let rows = store::list_claims(db.reader(), gamer.gamer_id, before, limit + 1).await?;
+    Ok(cursors.finish_page(&scope, rows, limit, |claim| claim.seq))
+}

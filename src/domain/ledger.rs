@@ -1,0 +1,94 @@
+//! The KCash ledger: every invariant stated once, in [`verify`], which both
+//! `kgen-loyalty ledger verify` and the tests call. The operations that move KCash
+//! (welcome bonus, claim, withdraw, settle) live with their areas and write through
+//! `storage::ledger::post_transfer`, inside one database transaction each.
+
+use std::fmt;
+
+use crate::storage::ledger::{count_invariant_violations, InvariantCounts};
+use crate::storage::Db;
+
+/// Result of checking every ledger invariant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    /// The raw counts.
+    pub counts: InvariantCounts,
+}
+
+impl Report {
+    /// Whether every invariant holds.
+    pub fn holds(&self) -> bool {
+        self.broken().is_empty()
+    }
+
+    /// The names of the invariants that do not hold.
+    pub fn broken(&self) -> Vec<&'static str> {
+        self.checks()
+            .into_iter()
+            .filter(|(_, ok, _)| !ok)
+            .map(|(name, _, _)| name)
+            .collect()
+    }
+
+    fn checks(&self) -> Vec<(&'static str, bool, String)> {
+        let c = &self.counts;
+        vec![
+            (
+                "every account balance equals the sum of its transfers",
+                c.balance_mismatches == 0,
+                format!("{} mismatched accounts", c.balance_mismatches),
+            ),
+            (
+                "the sum over all accounts is zero",
+                c.balance_sum == 0,
+                format!("sum is {}", c.balance_sum),
+            ),
+            (
+                "no wallet balance is negative",
+                c.negative_wallets == 0,
+                format!("{} negative wallets", c.negative_wallets),
+            ),
+            (
+                "every REWARDED claim has exactly one transfer",
+                c.claims_without_one_transfer == 0,
+                format!(
+                    "{} claims without exactly one transfer",
+                    c.claims_without_one_transfer
+                ),
+            ),
+            (
+                "every withdrawal debits exactly what it credits",
+                c.unbalanced_withdrawals == 0,
+                format!("{} unbalanced withdrawals", c.unbalanced_withdrawals),
+            ),
+        ]
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "ledger: {} accounts, {} transfers",
+            self.counts.accounts, self.counts.transfers
+        )?;
+        for (name, ok, detail) in self.checks() {
+            if ok {
+                writeln!(f, "ok      {name}")?;
+            } else {
+                writeln!(f, "BROKEN  {name}: {detail}")?;
+            }
+        }
+        if self.holds() {
+            writeln!(f, "all ledger invariants hold")
+        } else {
+            writeln!(f, "{} invariant(s) broken", self.broken().len())
+        }
+    }
+}
+
+/// Checks every ledger invariant over the whole database.
+pub async fn verify(db: &Db) -> anyhow::Result<Report> {
+    let counts = count_invariant_violations(db.reader()).await?;
+    Ok(Report { counts })
+}

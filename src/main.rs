@@ -1,0 +1,298 @@
+//! The `kgen-loyalty` command line: `serve`, `clients …`, `keys rotate` and
+//! `ledger verify` (CONTRACT Part 2, "Running it"). Only this file reads the
+//! environment (through clap).
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use kgen_loyalty::config::{Config, LogFormat, DEFAULT_DATABASE_URL};
+use kgen_loyalty::domain::clients::{self, NewClient};
+use kgen_loyalty::domain::secrets::ServerKeys;
+use kgen_loyalty::storage::{Db, PoolSettings};
+use serde_json::json;
+
+/// mimalloc: hands freed memory back to the system (glibc keeps the buffers of a
+/// burst of connections for good) and makes the many small allocations of JSON
+/// and row decoding cheaper.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kgen-loyalty",
+    version,
+    about = "KGeN Loyalty Protocol V1 server"
+)]
+struct Cli {
+    /// Database: `sqlite://FILE` (default: kgen-loyalty.db here) or `postgres://…`.
+    #[arg(long, global = true, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    database_url: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(Box<Config>),
+    /// Manage game clients.
+    #[command(subcommand)]
+    Clients(ClientsCommand),
+    /// Manage token signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Check the ledger.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ClientsCommand {
+    /// Create a client and print its id and secret (the secret is shown only now).
+    Create {
+        /// Display name of the game.
+        #[arg(long)]
+        name: String,
+        /// Explicit client id (default: a new UUID).
+        #[arg(long)]
+        id: Option<String>,
+        /// KCash credited to each new gamer.
+        #[arg(long, default_value_t = 50)]
+        welcome_bonus: i64,
+        /// Least withdrawable balance a gamer may withdraw.
+        #[arg(long, default_value_t = 300)]
+        min_withdraw: i64,
+        /// Print JSON only.
+        #[arg(long)]
+        json: bool,
+        /// Wallet xpub, as for `serve`.
+        #[arg(long, env = "KGEN_WALLET_XPUB", hide = true)]
+        wallet_xpub: Option<String>,
+    },
+    /// List clients (never their secrets).
+    List {
+        /// Print JSON only.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give a client a new secret; the old one stops working.
+    RotateSecret {
+        /// Client id.
+        id: String,
+        /// Print JSON only.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable a client; its gamers' tokens stop working too.
+    Disable {
+        /// Client id.
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Sign new tokens with a new key; tokens of older keys stay valid until they expire.
+    Rotate,
+}
+
+#[derive(Debug, Subcommand)]
+enum LedgerCommand {
+    /// Check every ledger invariant over the whole database.
+    Verify,
+}
+
+fn init_logging(format: LogFormat, default_filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn open_db(url: &str, settings: &PoolSettings) -> anyhow::Result<Db> {
+    let db = Db::connect(url, settings).await?;
+    db.migrate().await?;
+    Ok(db)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(config) => {
+            init_logging(config.log_format, "info,sqlx=warn");
+            serve(&cli.database_url, *config).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Clients(command) => {
+            init_logging(LogFormat::Text, "warn");
+            let db = open_db(&cli.database_url, &PoolSettings::default()).await?;
+            clients_command(&db, command).await
+        }
+        Command::Keys(KeysCommand::Rotate) => {
+            init_logging(LogFormat::Text, "warn");
+            let db = open_db(&cli.database_url, &PoolSettings::default()).await?;
+            let kid = kgen_loyalty::domain::tokens::rotate_keys(&db).await?;
+            println!("new signing keys are in use: {kid}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ledger(LedgerCommand::Verify) => {
+            init_logging(LogFormat::Text, "warn");
+            let db = open_db(&cli.database_url, &PoolSettings::default()).await?;
+            let report = kgen_loyalty::domain::ledger::verify(&db).await?;
+            print!("{report}");
+            Ok(if report.holds() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}
+
+async fn serve(database_url: &str, config: Config) -> anyhow::Result<()> {
+    let settings = PoolSettings {
+        max_connections: config.db_max_connections,
+        acquire_timeout: config.db_timeout(),
+    };
+    let db = open_db(database_url, &settings).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    tracing::info!(
+        listen = %listener.local_addr()?,
+        backend = ?db.backend(),
+        "kgen-loyalty listening"
+    );
+    let state = kgen_loyalty::app::AppState::new(db.clone(), config).await?;
+    kgen_loyalty::app::serve(listener, state, shutdown_signal()).await?;
+    db.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = interrupt => {},
+            _ = terminate.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    interrupt.await.ok();
+    tracing::info!("shutdown signal received: finishing in-flight requests");
+}
+
+async fn clients_command(db: &Db, command: ClientsCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        ClientsCommand::Create {
+            name,
+            id,
+            welcome_bonus,
+            min_withdraw,
+            json,
+            wallet_xpub,
+        } => {
+            let keys = ServerKeys::load(db, wallet_xpub.as_deref()).await?;
+            let new = NewClient {
+                id,
+                name,
+                welcome_bonus,
+                min_withdraw,
+            };
+            let (client, secret) = clients::create_client(db, &keys.addresses, new).await?;
+            if json {
+                let out = json!({
+                    "client_id": client.id,
+                    "client_secret": secret.expose(),
+                    "name": client.name,
+                });
+                println!("{out}");
+            } else {
+                println!("client_id:     {}", client.id);
+                println!("client_secret: {}", secret.expose());
+                println!("name:          {}", client.name);
+                println!("(the secret is shown only now; it is stored as a hash)");
+            }
+        }
+        ClientsCommand::List { json } => {
+            let rows = kgen_loyalty::storage::clients::list_clients(db.reader()).await?;
+            if json {
+                let list: Vec<_> = rows
+                    .iter()
+                    .map(|c| {
+                        json!({
+                            "client_id": c.id,
+                            "name": c.name,
+                            "welcome_bonus": c.welcome_bonus,
+                            "min_withdraw": c.min_withdraw,
+                            "disabled": c.is_disabled != 0,
+                            "created_at": kgen_loyalty::domain::time::rfc3339(c.created_at),
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::Value::Array(list));
+            } else {
+                for c in &rows {
+                    let state = if c.is_disabled != 0 {
+                        "disabled"
+                    } else {
+                        "enabled"
+                    };
+                    println!("{}\t{}\t{state}", c.id, c.name);
+                }
+            }
+        }
+        ClientsCommand::RotateSecret { id, json } => {
+            let secret = clients::rotate_secret(db, &id).await?;
+            if json {
+                println!(
+                    "{}",
+                    json!({"client_id": id, "client_secret": secret.expose()})
+                );
+            } else {
+                println!("client_id:     {id}");
+                println!("client_secret: {}", secret.expose());
+            }
+        }
+        ClientsCommand::Disable { id } => {
+            clients::disable_client(db, &id).await?;
+            println!("client {id} disabled");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,141 @@
+//! Reward claims, and what the claim policies need to know about earlier claims
+//! and tracker drops.
+
+use sqlx::AnyExecutor;
+
+use super::Tx;
+
+/// A stored claim.
+#[derive(Clone, Debug, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
+pub struct ClaimRow {
+    /// List order.
+    pub seq: i64,
+    /// `rewardID`.
+    pub id: String,
+    /// The event claimed.
+    pub event_id: String,
+    /// KCash granted.
+    pub amount: i64,
+    /// REWARDED.
+    pub status: String,
+    /// The gamer's newest tracker drop id when the claim was made.
+    pub trace_watermark: Option<i64>,
+    /// Time, nanoseconds.
+    pub created_at: i64,
+    /// Time, nanoseconds.
+    pub updated_at: i64,
+}
+
+const CLAIM_COLUMNS: &str =
+    "seq, id, event_id, amount, status, trace_watermark, created_at, updated_at";
+
+/// What the claim policies need to know about a gamer's past, read in one query.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ClaimHistory {
+    /// Time of the gamer's latest claim of this event, if any.
+    pub last_claim_at: Option<i64>,
+    /// That claim's trace watermark.
+    pub last_watermark: Option<i64>,
+    /// Claims of this event since the window start.
+    pub claims_in_window: i64,
+    /// The gamer's newest drop with the event's trace id.
+    pub trace_drop: Option<i64>,
+    /// The gamer's newest drop of any id.
+    pub newest_drop: Option<i64>,
+}
+
+/// The gamer's claim history for an event: latest claim, claims since
+/// `window_start` (pass `i64::MAX` to skip counting), and newest tracker drops.
+pub async fn claim_history(
+    tx: &mut Tx,
+    gamer_id: i64,
+    event_id: &str,
+    window_start: i64,
+    trace_event_id: &str,
+) -> Result<ClaimHistory, sqlx::Error> {
+    sqlx::query_as(
+        "select
+             (select created_at from claims
+              where gamer_id = $1 and event_id = $2
+              order by seq desc limit 1) as last_claim_at,
+             (select trace_watermark from claims
+              where gamer_id = $1 and event_id = $2
+              order by seq desc limit 1) as last_watermark,
+             (select count(*) from claims
+              where gamer_id = $1 and event_id = $2 and created_at >= $3) as claims_in_window,
+             (select max(id) from tracker_drops
+              where gamer_id = $1 and event_id = $4) as trace_drop,
+             (select max(id) from tracker_drops
+              where gamer_id = $1) as newest_drop",
+    )
+    .bind(gamer_id)
+    .bind(event_id)
+    .bind(window_start)
+    .bind(trace_event_id)
+    .fetch_one(&mut **tx)
+    .await
+}
+
+/// Adds `amount` to a budgeted event's payout if the budget covers it; false
+/// (nothing written) when it does not.
+pub async fn spend_budget(tx: &mut Tx, event_id: &str, amount: i64) -> Result<bool, sqlx::Error> {
+    let result = sqlx::query(
+        "update events
+         set paid_out = paid_out + $2
+         where id = $1
+           and total_budget is not null
+           and paid_out + $2 <= total_budget",
+    )
+    .bind(event_id)
+    .bind(amount)
+    .execute(&mut **tx)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Inserts a claim.
+pub async fn insert_claim(
+    tx: &mut Tx,
+    client_id: &str,
+    gamer_id: i64,
+    claim: &ClaimRow,
+) -> Result<ClaimRow, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "insert into claims (id, client_id, gamer_id, event_id, amount, status, trace_watermark,
+                             created_at, updated_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+         returning {CLAIM_COLUMNS}"
+    ))
+    .bind(&claim.id)
+    .bind(client_id)
+    .bind(gamer_id)
+    .bind(&claim.event_id)
+    .bind(claim.amount)
+    .bind(&claim.status)
+    .bind(claim.trace_watermark)
+    .bind(claim.created_at)
+    .fetch_one(&mut **tx)
+    .await
+}
+
+/// One page of a gamer's claims, newest first, with `seq` below `before`.
+pub async fn list_claims<'e>(
+    executor: impl AnyExecutor<'e>,
+    gamer_id: i64,
+    before: i64,
+    limit: u32,
+) -> Result<Vec<ClaimRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "select {CLAIM_COLUMNS}
+         from claims
+         where gamer_id = $1
+           and seq < $2
+         order by seq desc
+         limit $3"
+    ))
+    .bind(gamer_id)
+    .bind(before)
+    .bind(i64::from(limit))
+    .fetch_all(executor)
+    .await
+}

@@ -1,0 +1,200 @@
+//! Rewardable events. Deleted events stay (claims point at them) but every query
+//! here that reads for the API skips them.
+
+use sqlx::AnyExecutor;
+
+use super::Tx;
+
+/// A stored rewardable event.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct EventRow {
+    /// List order (creation order).
+    pub seq: i64,
+    /// `eventID`.
+    pub id: String,
+    /// Owning client.
+    pub client_id: String,
+    /// `eventType`.
+    pub event_type: String,
+    /// `eventName`.
+    pub event_name: String,
+    /// `eventDescription`.
+    pub event_description: String,
+    /// `rewardAmount`.
+    pub reward_amount: i64,
+    /// `rewardCategory`: EARNED or BONUS.
+    pub reward_category: String,
+    /// `entityType`.
+    pub entity_type: String,
+    /// `entityID`.
+    pub entity_id: String,
+    /// `isActive` as 0/1.
+    pub is_active: i64,
+    /// `isActivityTraceEnabled` as 0/1.
+    pub is_activity_trace_enabled: i64,
+    /// `activityTraceActivityID`.
+    pub activity_trace_activity_id: String,
+    /// `maxClaimsPerUser`.
+    pub max_claims_per_user: Option<i64>,
+    /// `claimPeriod`: LIFETIME, DAILY or WEEKLY.
+    pub claim_period: String,
+    /// `cooldownSeconds`.
+    pub cooldown_seconds: Option<i64>,
+    /// `totalBudget`.
+    pub total_budget: Option<i64>,
+    /// `startsAt`, nanoseconds.
+    pub starts_at: Option<i64>,
+    /// `endsAt`, nanoseconds (exclusive).
+    pub ends_at: Option<i64>,
+    /// KCash paid out so far (kept exact while the event has a budget).
+    pub paid_out: i64,
+    /// `createdAt`, nanoseconds.
+    pub created_at: i64,
+    /// `updatedAt`, nanoseconds.
+    pub updated_at: i64,
+}
+
+const EVENT_COLUMNS: &str = "seq, id, client_id, event_type, event_name, event_description,
+    reward_amount, reward_category, entity_type, entity_id, is_active,
+    is_activity_trace_enabled, activity_trace_activity_id, max_claims_per_user, claim_period,
+    cooldown_seconds, total_budget, starts_at, ends_at, paid_out, created_at, updated_at";
+
+type EventQuery<'q> = sqlx::query::QueryAs<'q, sqlx::Any, EventRow, sqlx::any::AnyArguments<'q>>;
+
+/// Binds `$1`-`$18` of an insert or replace: id, client id, then every field in
+/// column order.
+fn bind_fields<'q>(query: EventQuery<'q>, event: &'q EventRow) -> EventQuery<'q> {
+    query
+        .bind(&event.id)
+        .bind(&event.client_id)
+        .bind(&event.event_type)
+        .bind(&event.event_name)
+        .bind(&event.event_description)
+        .bind(event.reward_amount)
+        .bind(&event.reward_category)
+        .bind(&event.entity_type)
+        .bind(&event.entity_id)
+        .bind(event.is_active)
+        .bind(event.is_activity_trace_enabled)
+        .bind(&event.activity_trace_activity_id)
+        .bind(event.max_claims_per_user)
+        .bind(&event.claim_period)
+        .bind(event.cooldown_seconds)
+        .bind(event.total_budget)
+        .bind(event.starts_at)
+        .bind(event.ends_at)
+}
+
+/// Inserts a new event (its `seq` is assigned by the database).
+pub async fn insert_event<'e>(
+    executor: impl AnyExecutor<'e>,
+    event: &EventRow,
+) -> Result<EventRow, sqlx::Error> {
+    let sql = format!(
+        "insert into events (id, client_id, event_type, event_name, event_description,
+            reward_amount, reward_category, entity_type, entity_id, is_active,
+            is_activity_trace_enabled, activity_trace_activity_id, max_claims_per_user,
+            claim_period, cooldown_seconds, total_budget, starts_at, ends_at, paid_out,
+            created_at, updated_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                 $18, 0, $19, $19)
+         returning {EVENT_COLUMNS}"
+    );
+    bind_fields(sqlx::query_as(&sql), event)
+        .bind(event.created_at)
+        .fetch_one(executor)
+        .await
+}
+
+/// Replaces every field of a live event of `client_id` but its id, `createdAt` and
+/// what it has paid out, which is recomputed from its claims so that a budget added
+/// later counts the rewards granted before. `None` when there is no such event.
+pub async fn replace_event(tx: &mut Tx, event: &EventRow) -> Result<Option<EventRow>, sqlx::Error> {
+    let sql = format!(
+        "update events
+         set event_type = $3, event_name = $4, event_description = $5, reward_amount = $6,
+             reward_category = $7, entity_type = $8, entity_id = $9, is_active = $10,
+             is_activity_trace_enabled = $11, activity_trace_activity_id = $12,
+             max_claims_per_user = $13, claim_period = $14, cooldown_seconds = $15,
+             total_budget = $16, starts_at = $17, ends_at = $18, updated_at = $19,
+             paid_out = (select cast(coalesce(sum(amount), 0) as bigint)
+                         from claims
+                         where claims.event_id = events.id)
+         where id = $1
+           and client_id = $2
+           and is_deleted = 0
+         returning {EVENT_COLUMNS}"
+    );
+    bind_fields(sqlx::query_as(&sql), event)
+        .bind(event.updated_at)
+        .fetch_optional(&mut **tx)
+        .await
+}
+
+/// A live event of `client_id`.
+pub async fn find_event<'e>(
+    executor: impl AnyExecutor<'e>,
+    client_id: &str,
+    id: &str,
+) -> Result<Option<EventRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "select {EVENT_COLUMNS}
+         from events
+         where id = $1
+           and client_id = $2
+           and is_deleted = 0"
+    ))
+    .bind(id)
+    .bind(client_id)
+    .fetch_optional(executor)
+    .await
+}
+
+/// One page of the live events of `client_id`, newest first, those with `seq`
+/// below `before`, optionally only active or inactive ones.
+pub async fn list_events<'e>(
+    executor: impl AnyExecutor<'e>,
+    client_id: &str,
+    is_active: Option<bool>,
+    before: i64,
+    limit: u32,
+) -> Result<Vec<EventRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "select {EVENT_COLUMNS}
+         from events
+         where client_id = $1
+           and is_deleted = 0
+           and seq < $2
+           and ($3 < 0 or is_active = $3)
+         order by seq desc
+         limit $4"
+    ))
+    .bind(client_id)
+    .bind(before)
+    .bind(is_active.map_or(-1, i64::from))
+    .bind(i64::from(limit))
+    .fetch_all(executor)
+    .await
+}
+
+/// Soft-deletes a live event; false when there is none.
+pub async fn delete_event<'e>(
+    executor: impl AnyExecutor<'e>,
+    client_id: &str,
+    id: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let result = sqlx::query(
+        "update events
+         set is_deleted = 1, updated_at = $3
+         where id = $1
+           and client_id = $2
+           and is_deleted = 0",
+    )
+    .bind(id)
+    .bind(client_id)
+    .bind(now)
+    .execute(executor)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}

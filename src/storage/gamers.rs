@@ -1,0 +1,117 @@
+//! Gamers (one per client + user id) and the KGeN accounts they link to.
+
+use sqlx::AnyExecutor;
+
+use super::Tx;
+
+/// A gamer as a session sees it.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct GamerRow {
+    /// Internal id.
+    pub id: i64,
+    /// The game's user id.
+    pub user_id: String,
+    /// Custodial wallet address.
+    pub wallet_address: Option<String>,
+    /// Profile fields, JSON.
+    pub profile: String,
+    /// Linked KGeN account id (`kgen_id`), if any.
+    pub kgen_id: Option<String>,
+    /// Linked KGeN wallet address.
+    pub kgen_wallet_address: Option<String>,
+    /// Linked phone, E.164.
+    pub kgen_phone: Option<String>,
+}
+
+const GAMER_SELECT: &str = "select g.id, g.user_id, g.wallet_address, g.profile,
+        k.kgen_id, k.wallet_address as kgen_wallet_address, k.phone as kgen_phone
+    from gamers g
+    left join kgen_accounts k on k.id = g.kgen_account_id";
+
+/// Locks an existing gamer row for this transaction (the first write of every
+/// transaction that changes a gamer's money or profile) and returns its id.
+pub async fn lock_gamer(
+    tx: &mut Tx,
+    client_id: &str,
+    user_id: &str,
+    now: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "update gamers
+         set lock_version = lock_version + 1, updated_at = $3
+         where client_id = $1
+           and user_id = $2
+         returning id",
+    )
+    .bind(client_id)
+    .bind(user_id)
+    .bind(now)
+    .fetch_optional(&mut **tx)
+    .await
+}
+
+/// Locks a gamer row by id (see [`lock_gamer`]).
+pub async fn lock_gamer_by_id(tx: &mut Tx, gamer_id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("update gamers set lock_version = lock_version + 1 where id = $1")
+        .bind(gamer_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Inserts a new gamer; `None` if another transaction created it first.
+pub async fn insert_gamer(
+    tx: &mut Tx,
+    client_id: &str,
+    user_id: &str,
+    profile: &str,
+    now: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "insert into gamers (client_id, user_id, profile, created_at, updated_at)
+         values ($1, $2, $3, $4, $4)
+         on conflict (client_id, user_id) do nothing
+         returning id",
+    )
+    .bind(client_id)
+    .bind(user_id)
+    .bind(profile)
+    .bind(now)
+    .fetch_optional(&mut **tx)
+    .await
+}
+
+/// Sets a new gamer's wallet address.
+pub async fn set_wallet_address(
+    tx: &mut Tx,
+    gamer_id: i64,
+    address: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("update gamers set wallet_address = $1 where id = $2")
+        .bind(address)
+        .bind(gamer_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Replaces a gamer's profile JSON.
+pub async fn set_profile(tx: &mut Tx, gamer_id: i64, profile: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("update gamers set profile = $1 where id = $2")
+        .bind(profile)
+        .bind(gamer_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// A gamer with its linked KGeN account, by id.
+pub async fn find_gamer<'e>(
+    executor: impl AnyExecutor<'e>,
+    gamer_id: i64,
+) -> Result<Option<GamerRow>, sqlx::Error> {
+    sqlx::query_as(&format!("{GAMER_SELECT} where g.id = $1"))
+        .bind(gamer_id)
+        .fetch_optional(executor)
+        .await
+}

@@ -1,0 +1,257 @@
+//! Storage: the connection pools of the configured backend, migrations, and small
+//! named SQL functions, one file per table group. Every function takes the executor
+//! first and, where a tenant owns the rows, the client id: a foreign id looks exactly
+//! like a missing one. SQL is written in the subset that SQLite and PostgreSQL share
+//! (`$1` placeholders, bigint nanosecond timestamps, 0/1 flags).
+//!
+//! SQLite allows one writer at a time, so on SQLite every write transaction goes
+//! through a pool of exactly one connection (`writer`): writers queue in the pool
+//! instead of failing with `SQLITE_BUSY`, and reads use a separate pool. On
+//! PostgreSQL both are the same pool.
+
+pub mod claims;
+pub mod clients;
+pub mod events;
+pub mod gamers;
+pub mod idempotency;
+pub mod keys;
+pub mod kgen_accounts;
+pub mod ledger;
+pub mod otp;
+pub mod sessions;
+pub mod settings;
+pub mod tracker;
+pub mod withdrawals;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, Executor, Transaction};
+
+/// A write transaction.
+pub type Tx = Transaction<'static, Any>;
+
+/// Which database engine a URL selects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite file.
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a database URL names.
+    pub fn of_url(url: &str) -> anyhow::Result<Backend> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            anyhow::bail!("DATABASE_URL must start with sqlite: or postgres://")
+        }
+    }
+}
+
+/// How the pools are sized and how long a request may wait for a connection.
+#[derive(Clone, Debug)]
+pub struct PoolSettings {
+    /// Most connections (PostgreSQL) or readers (SQLite).
+    pub max_connections: u32,
+    /// Wait for a connection at most this long; then the request answers 503.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> PoolSettings {
+        PoolSettings {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The database: a writer pool and a reader pool of one backend.
+#[derive(Clone, Debug)]
+pub struct Db {
+    writer: AnyPool,
+    reader: AnyPool,
+    backend: Backend,
+}
+
+/// Most SQLite reader connections, whatever `KGEN_DB_MAX_CONNECTIONS` says.
+const SQLITE_READERS_MAX: u32 = 4;
+
+/// SQLite pragmas set on every connection: WAL so readers never block the writer,
+/// `synchronous = FULL` so every acknowledged commit survives a power cut.
+const SQLITE_PRAGMAS: &str = "pragma journal_mode = wal; pragma synchronous = full; \
+     pragma foreign_keys = on; pragma busy_timeout = 10000;";
+
+impl Db {
+    /// Opens the pools for `url` (creating the SQLite file when missing).
+    pub async fn connect(url: &str, settings: &PoolSettings) -> anyhow::Result<Db> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::of_url(url)?;
+        let url = match backend {
+            Backend::Sqlite if !url.contains("mode=") => {
+                let separator = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{separator}mode=rwc")
+            }
+            _ => url.to_owned(),
+        };
+        let options = AnyConnectOptions::from_str(&url).context("parsing DATABASE_URL")?;
+        let pool = |max: u32| {
+            AnyPoolOptions::new()
+                .max_connections(max)
+                .min_connections(0)
+                .acquire_timeout(settings.acquire_timeout)
+                .after_connect(move |conn, _meta| {
+                    Box::pin(async move {
+                        if backend == Backend::Sqlite {
+                            conn.execute(SQLITE_PRAGMAS).await?;
+                        }
+                        Ok(())
+                    })
+                })
+                .connect_lazy_with(options.clone())
+        };
+        let db = match backend {
+            Backend::Sqlite => Db {
+                writer: pool(1),
+                // Readers beyond a few add threads and page caches, not speed: each
+                // query already runs on its connection's own worker thread.
+                reader: pool(settings.max_connections.clamp(1, SQLITE_READERS_MAX)),
+                backend,
+            },
+            Backend::Postgres => {
+                let shared = pool(settings.max_connections.max(2));
+                Db {
+                    writer: shared.clone(),
+                    reader: shared,
+                    backend,
+                }
+            }
+        };
+        // Fail fast on a wrong URL or an unreachable server.
+        db.writer
+            .acquire()
+            .await
+            .with_context(|| format!("connecting to the {backend:?} database"))?;
+        Ok(db)
+    }
+
+    /// Applies the migrations of this backend that are not applied yet.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        let migrator = match self.backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+        };
+        migrator
+            .run(&self.writer)
+            .await
+            .context("running migrations")?;
+        Ok(())
+    }
+
+    /// The backend of this database.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The pool for reads outside a write transaction.
+    pub fn reader(&self) -> &AnyPool {
+        &self.reader
+    }
+
+    /// The pool for single-statement writes.
+    pub fn writer(&self) -> &AnyPool {
+        &self.writer
+    }
+
+    /// Begins a write transaction.
+    pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        self.writer.begin().await
+    }
+
+    /// Whether the database answers a trivial query.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("select 1").execute(&self.reader).await.is_ok()
+    }
+
+    /// Closes both pools.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}
+
+/// Whether a database error means "try the transaction again": a PostgreSQL
+/// serialization failure or deadlock, or SQLite still busy after its timeout.
+pub fn is_contention(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            matches!(&*code, "40001" | "40P01" | "5" | "6" | "517" | "261")
+        }
+        _ => false,
+    }
+}
+
+/// Whether a database error is a violation of a unique constraint.
+pub fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// Whether a database error means the database cannot be reached right now.
+pub fn is_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        sqlx::Error::Tls(_) | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            // PostgreSQL: connection exceptions (08…), shutdown (57P0…), too many
+            // connections (53300), cannot connect now (57P03).
+            code.starts_with("08") || code.starts_with("57P") || code == "53300"
+        }
+        _ => false,
+    }
+}
+
+/// The current time in nanoseconds since the Unix epoch, as stored.
+pub fn now_nanos() -> i64 {
+    chrono::Utc::now()
+        .timestamp_nanos_opt()
+        .expect("the clock is between 1677 and 2262")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// The two migration folders hold the same numbers, and each PostgreSQL file
+    /// is its SQLite twin with the one spelling that differs (identity keys).
+    #[test]
+    fn migration_folders_match() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let names = |backend: &str| -> Vec<String> {
+            let mut names: Vec<String> = std::fs::read_dir(root.join(backend))
+                .expect("the migrations folder exists")
+                .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(names("sqlite"), names("postgres"));
+        for name in names("sqlite") {
+            let sqlite = std::fs::read_to_string(root.join("sqlite").join(&name)).unwrap();
+            let postgres = std::fs::read_to_string(root.join("postgres").join(&name)).unwrap();
+            let translated = sqlite.replace(
+                "integer primary key autoincrement",
+                "bigint generated always as identity primary key",
+            );
+            assert_eq!(translated, postgres, "{name} differs between the backends");
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! Proves the operator interface of CONTRACT Part 2 by running the real binary:
+//! `clients create|list|rotate-secret|disable`, `keys rotate` and `ledger verify`.
+
+use std::process::Command;
+
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::helpers::{spawn_app, TestClient};
+
+fn cli(database_url: &str, args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_kgen-loyalty"))
+        .args(args)
+        .env("DATABASE_URL", database_url)
+        .env_remove("KGEN_WALLET_XPUB")
+        .output()
+        .expect("running kgen-loyalty");
+    (
+        output.status.success(),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+fn json_of(stdout: &str) -> Value {
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+}
+
+#[tokio::test]
+async fn clients_create_prints_json_and_the_client_can_call_the_api() {
+    let app = spawn_app().await;
+
+    let (ok, stdout, stderr) = cli(
+        &app.database_url,
+        &["clients", "create", "--name", "Callbreak", "--json"],
+    );
+
+    assert!(ok, "{stderr}");
+    let created = json_of(&stdout);
+    assert_eq!(created["name"], "Callbreak");
+    let id = created["client_id"].as_str().unwrap();
+    let secret = created["client_secret"].as_str().unwrap();
+    assert!(uuid::Uuid::parse_str(id).is_ok(), "default ids are UUIDs");
+    assert!(secret.len() >= 40 && secret.bytes().all(|b| b.is_ascii_alphanumeric()));
+    assert_eq!(
+        created.as_object().unwrap().len(),
+        3,
+        "exactly id, secret and name"
+    );
+    let client = TestClient {
+        id: id.to_owned(),
+        secret: secret.to_owned(),
+    };
+    let list = app
+        .s2s(&client, Method::GET, "/s2s/loyalty/rewardable-events", None)
+        .await;
+    assert_eq!(list.status, 200);
+}
+
+#[tokio::test]
+async fn explicit_numeric_ids_work_once_and_list_never_shows_secrets() {
+    let app = spawn_app().await;
+    let args = [
+        "clients",
+        "create",
+        "--name",
+        "Old",
+        "--id",
+        "2079857813",
+        "--welcome-bonus",
+        "0",
+        "--min-withdraw",
+        "10",
+        "--json",
+    ];
+    let (ok, stdout, stderr) = cli(&app.database_url, &args);
+    assert!(ok, "{stderr}");
+    let secret = json_of(&stdout)["client_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(json_of(&stdout)["client_id"], "2079857813");
+    let (again, _, _) = cli(&app.database_url, &args);
+    assert!(!again, "a duplicate id is refused");
+
+    let (ok, stdout, _) = cli(&app.database_url, &["clients", "list", "--json"]);
+    assert!(ok);
+    assert!(!stdout.contains(&secret), "list never shows a secret");
+    let list = json_of(&stdout);
+    let old = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["client_id"] == "2079857813")
+        .expect("the client is listed");
+    assert_eq!(old["welcome_bonus"], 0);
+    assert_eq!(old["min_withdraw"], 10);
+    assert_eq!(old["disabled"], false);
+}
+
+#[tokio::test]
+async fn rotate_secret_replaces_the_secret_and_disable_locks_the_client_out() {
+    let app = spawn_app().await;
+    let client = app.create_client().await;
+    let path = "/s2s/loyalty/rewardable-events";
+
+    let (ok, stdout, stderr) = cli(
+        &app.database_url,
+        &["clients", "rotate-secret", &client.id, "--json"],
+    );
+    assert!(ok, "{stderr}");
+    let rotated = json_of(&stdout);
+    assert_eq!(rotated["client_id"], client.id.as_str());
+    let new = TestClient {
+        id: client.id.clone(),
+        secret: rotated["client_secret"].as_str().unwrap().to_owned(),
+    };
+    app.s2s(&client, Method::GET, path, None)
+        .await
+        .assert_error(401, "UN_AUTHORIZED");
+    assert_eq!(app.s2s(&new, Method::GET, path, None).await.status, 200);
+
+    let (ok, _, stderr) = cli(&app.database_url, &["clients", "disable", &client.id]);
+    assert!(ok, "{stderr}");
+    app.s2s(&new, Method::GET, path, None)
+        .await
+        .assert_error(401, "UN_AUTHORIZED");
+    let (ok, _, _) = cli(&app.database_url, &["clients", "disable", "no-such-client"]);
+    assert!(!ok, "disabling an unknown client fails");
+}
+
+#[tokio::test]
+async fn ledger_verify_passes_on_a_consistent_database() {
+    let app = spawn_app().await;
+    app.create_client().await;
+    let (ok, stdout, stderr) = cli(&app.database_url, &["ledger", "verify"]);
+    assert!(ok, "{stdout}{stderr}");
+    assert!(stdout.contains("all ledger invariants hold"), "{stdout}");
+}
+
+#[tokio::test]
+async fn ledger_verify_fails_and_names_a_broken_invariant() {
+    let app = spawn_app().await;
+    app.create_client().await;
+    sqlx::query(
+        "update accounts set balance = balance + 5 where id = (select min(id) from accounts)",
+    )
+    .execute(app.db.writer())
+    .await
+    .unwrap();
+    let (ok, stdout, _) = cli(&app.database_url, &["ledger", "verify"]);
+    assert!(!ok, "verify exits non-zero");
+    assert!(
+        stdout.contains("BROKEN  every account balance equals the sum of its transfers"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("BROKEN  the sum over all accounts is zero"),
+        "{stdout}"
+    );
+}

@@ -1,0 +1,21 @@
+//! The one integration-test binary: black-box HTTP tests against the real router on
+//! a real socket, and CLI tests against the real binary. Each file covers one area.
+
+mod analytics;
+mod claims;
+mod cli;
+mod crash;
+mod events;
+mod hardening;
+mod helpers;
+mod http_basics;
+mod otp;
+mod otp_links;
+mod otp_sends;
+mod outage;
+mod process;
+mod sessions;
+mod sms_receiver;
+mod store;
+mod tokens;
+mod wallet;
