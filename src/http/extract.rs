@@ -34,9 +34,10 @@ where
     }
 }
 
-/// Parses a JSON body; the error names the offending field.
+/// Parses a JSON body; the error names the offending field. A zero-length body
+/// reads as `{}`; anything else (whitespace alone included) must be one JSON value.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+    let bytes: &[u8] = if bytes.is_empty() {
         b"{}"
     } else {
         bytes
@@ -191,5 +192,16 @@ mod tests {
         let error = parse_json::<Body>(b"").unwrap_err();
         assert!(error.to_string().contains("eventType"), "{error}");
         assert!(parse_json::<Body>(br#"{"eventType": "a"} x"#).is_err());
+    }
+
+    #[test]
+    fn only_a_zero_length_body_reads_as_an_empty_object() {
+        let empty = parse_json::<serde_json::Map<String, serde_json::Value>>(b"").unwrap();
+        assert!(empty.is_empty());
+        for blank in [&b"\n"[..], b" ", b"\r\n\t "] {
+            let error = parse_json::<serde_json::Map<String, serde_json::Value>>(blank)
+                .expect_err("a whitespace-only body is not JSON");
+            assert!(error.to_string().contains("invalid JSON body"), "{error}");
+        }
     }
 }
