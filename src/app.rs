@@ -18,6 +18,7 @@ use crate::domain::otp::OtpPolicy;
 use crate::domain::rate_limit::RateLimits;
 use crate::domain::secrets::ServerKeys;
 use crate::domain::sessions::{SessionCache, TokenTtls};
+use crate::domain::wallet::WalletCache;
 use crate::domain::settlement::{self, InternalSettler, Settler};
 use crate::domain::sms::{self, OtpSender};
 use crate::domain::store;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub limits: Arc<RateLimits>,
     /// Recently authenticated sessions.
     pub sessions: SessionCache,
+    /// Recent wallet reads (balance, first history page).
+    pub wallets: WalletCache,
     /// OTP delivery (`KGEN_SMS`).
     pub sms: Arc<dyn OtpSender>,
 }
@@ -68,6 +71,10 @@ impl AppState {
             ),
         );
         let sessions = SessionCache::new(Duration::from_secs(config.auth_cache_seconds));
+        let wallets = WalletCache::new(
+            config.wallet_cache_mb.saturating_mul(1024 * 1024),
+            WALLET_CACHE_TTL,
+        );
         Ok(AppState {
             db,
             config: Arc::new(config),
@@ -77,6 +84,7 @@ impl AppState {
             settler: Arc::new(InternalSettler),
             limits: Arc::new(limits),
             sessions,
+            wallets,
             sms,
         })
     }
@@ -105,6 +113,11 @@ impl AppState {
     }
 }
 
+/// The longest a cached wallet read lives: the bound on another server's write
+/// going unseen should this server's PostgreSQL listener silently lose its
+/// connection (the same 60 s the contract allows for a session revocation).
+const WALLET_CACHE_TTL: Duration = Duration::from_secs(60);
+
 /// Serves the API on `listener` until `shutdown` resolves; then stops accepting,
 /// stops the settlement worker between two withdrawals, and gives in-flight
 /// requests `shutdown_timeout_seconds` to finish.
@@ -123,6 +136,8 @@ pub async fn serve(
         Duration::from_millis(state.config.settlement_interval_ms),
         stop_rx,
     ));
+    // PostgreSQL: follow other servers' wallet changes while serving.
+    let follower = state.db.follow_wallet_changes().map(tokio::spawn);
     let grace = Duration::from_secs(state.config.shutdown_timeout_seconds);
     let read_timeout = Duration::from_secs(state.config.read_timeout_seconds.max(1));
     let router = crate::http::router(state);
@@ -170,5 +185,8 @@ pub async fn serve(
         }
     }
     worker.await.ok();
+    if let Some(follower) = follower {
+        follower.abort();
+    }
     Ok(())
 }

@@ -113,6 +113,12 @@ pub struct Config {
     #[arg(long, env = "KGEN_AUTH_CACHE_SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=60))]
     pub auth_cache_seconds: u64,
 
+    /// Megabytes of wallet reads (balances, first history pages) kept in memory;
+    /// 0 turns the cache off. A cached read is dropped as soon as its wallet
+    /// changes (on PostgreSQL, when another server announces the change).
+    #[arg(long, env = "KGEN_WALLET_CACHE_MB", default_value_t = 32)]
+    pub wallet_cache_mb: u64,
+
     /// Seconds a client may take to send a request's headers, and then its body.
     #[arg(long, env = "KGEN_READ_TIMEOUT_SECONDS", default_value_t = 10)]
     pub read_timeout_seconds: u64,

@@ -35,7 +35,7 @@ pub async fn claim_event_reward(
     key: Option<&IdempotencyKey>,
 ) -> Result<Reward> {
     let fingerprint = format!("claim:{event_id}");
-    retry_on_contention(|| async {
+    let result = retry_on_contention(|| async {
         let now = storage::now_nanos();
         let mut tx = db.begin().await?;
         gamers::lock_gamer_by_id(&mut tx, gamer.gamer_id).await?;
@@ -59,7 +59,11 @@ pub async fn claim_event_reward(
             replayed: false,
         })
     })
-    .await
+    .await;
+    // Whatever the outcome (a failed commit may still have landed), cached reads
+    // of this wallet are stale now.
+    db.wallet_changed(gamer.gamer_id);
+    result
 }
 
 /// Applies the claim rules in the contract's order and returns the gamer's newest

@@ -158,6 +158,10 @@ pub async fn start_session(
         )
     })
     .await?;
+    if is_new_user {
+        // The welcome bonus: a new wallet has no cached reads, but say so anyway.
+        db.wallet_changed(gamer.id);
+    }
     let claims = access_claims(
         &client.id,
         &client.name,

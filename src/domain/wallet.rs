@@ -1,5 +1,18 @@
 //! A gamer's custodial wallet as the front end sees it: balances with the derived
 //! figures of CONTRACT section 4, and the transaction history.
+//!
+//! Both reads are cached per gamer ([`WalletCache`]): a game's front end polls the
+//! balance and the first history page far more often than the wallet changes. A
+//! cached read is reused only while its gamer's wallet generation is unchanged
+//! (see `storage::changes`), so a gamer always sees the claims and withdrawals
+//! this server has answered; other servers' writes are seen once their notice
+//! arrives, and at the latest when the entry expires.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
 
 use super::{Error, Result};
 use crate::storage::ledger::{self, WalletBalanceRow};
@@ -46,12 +59,122 @@ impl From<WalletBalanceRow> for Balance {
     }
 }
 
+/// What one cache entry holds.
+#[derive(Clone, Debug)]
+enum View {
+    Balance(Balance),
+    /// The rendered first page of the history.
+    Page(Bytes),
+}
+
+impl View {
+    fn weight(&self) -> u32 {
+        let payload = match self {
+            View::Balance(_) => std::mem::size_of::<Balance>(),
+            View::Page(body) => body.len(),
+        };
+        u32::try_from(payload + 64).unwrap_or(u32::MAX)
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    /// The gamer's wallet generation noted before the read.
+    generation: u64,
+    view: View,
+}
+
+/// Which read of a gamer's wallet: the balance, or the first page of `limit`.
+type Key = (i64, u32);
+const BALANCE: u32 = 0;
+
+/// Recent wallet reads, per gamer, bounded in bytes.
+#[derive(Clone, Debug)]
+pub struct WalletCache {
+    entries: Option<moka::sync::Cache<Key, Arc<Entry>>>,
+}
+
+impl WalletCache {
+    /// A cache of at most `capacity_bytes` whose entries live at most `ttl`; a
+    /// zero capacity caches nothing.
+    pub fn new(capacity_bytes: u64, ttl: Duration) -> WalletCache {
+        let entries = (capacity_bytes > 0).then(|| {
+            moka::sync::Cache::builder()
+                .max_capacity(capacity_bytes)
+                .weigher(|_key: &Key, entry: &Arc<Entry>| entry.view.weight())
+                .time_to_live(ttl)
+                .build()
+        });
+        WalletCache { entries }
+    }
+
+    /// The cached view under `key`, or the one `load` reads (cached when the
+    /// generation noted before the read lets it be).
+    async fn get_or_load<F, Fut>(&self, db: &Db, key: Key, load: F) -> Result<View>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<View>>,
+    {
+        let generation = db.wallet_changes().generation(key.0);
+        let (Some(entries), Some(generation)) = (&self.entries, generation) else {
+            return load().await;
+        };
+        if let Some(entry) = entries.get(&key) {
+            if entry.generation == generation {
+                return Ok(entry.view.clone());
+            }
+        }
+        let view = load().await?;
+        entries.insert(
+            key,
+            Arc::new(Entry {
+                generation,
+                view: view.clone(),
+            }),
+        );
+        Ok(view)
+    }
+}
+
 /// The balances of the calling gamer's wallet.
-pub async fn balance(db: &Db, gamer: &SessionGamerRow) -> Result<Balance> {
-    let row = ledger::wallet_balance(db.reader(), &gamer.client_id, gamer.gamer_id)
-        .await?
-        .ok_or(Error::NotFound)?;
-    Ok(row.into())
+pub async fn balance(db: &Db, cache: &WalletCache, gamer: &SessionGamerRow) -> Result<Balance> {
+    let view = cache
+        .get_or_load(db, (gamer.gamer_id, BALANCE), || async {
+            let row = ledger::wallet_balance(db.reader(), &gamer.client_id, gamer.gamer_id)
+                .await?
+                .ok_or(Error::NotFound)?;
+            Ok(View::Balance(row.into()))
+        })
+        .await?;
+    match view {
+        View::Balance(balance) => Ok(balance),
+        View::Page(_) => Err(anyhow::anyhow!("a history page cached as a balance").into()),
+    }
+}
+
+/// The first page (no cursor) of the gamer's history, rendered by `render` from
+/// its rows and next cursor; cached.
+pub async fn first_page<R>(
+    db: &Db,
+    cursors: &super::cursor::Cursors,
+    cache: &WalletCache,
+    gamer: &SessionGamerRow,
+    limit: u32,
+    render: R,
+) -> Result<Bytes>
+where
+    R: FnOnce(Vec<ledger::WalletEntryRow>, String) -> Result<Bytes>,
+{
+    let view = cache
+        .get_or_load(db, (gamer.gamer_id, limit.max(1)), || async {
+            let (rows, next) = transactions(db, cursors, gamer, limit, None).await?;
+            Ok(View::Page(render(rows, next)?))
+        })
+        .await?;
+    match view {
+        View::Page(body) => Ok(body),
+        View::Balance(_) => Err(anyhow::anyhow!("a balance cached as a history page").into()),
+    }
 }
 
 /// One page of the gamer's wallet history, newest first, and the next cursor.

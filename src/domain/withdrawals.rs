@@ -39,7 +39,7 @@ pub async fn withdraw(
     key: Option<&IdempotencyKey>,
 ) -> Result<Withdrawal> {
     const FINGERPRINT: &str = "withdraw";
-    retry_on_contention(|| async {
+    let result = retry_on_contention(|| async {
         let now = storage::now_nanos();
         let mut tx = db.begin().await?;
         gamers::lock_gamer_by_id(&mut tx, gamer.gamer_id).await?;
@@ -67,7 +67,9 @@ pub async fn withdraw(
         tx.commit().await?;
         Ok(withdrawal)
     })
-    .await
+    .await;
+    db.wallet_changed(gamer.gamer_id);
+    result
 }
 
 fn bucket<'a>(gamer: &'a SessionGamerRow, kind: &'static str) -> AccountKey<'a> {
@@ -164,7 +166,7 @@ async fn move_to_kgen(
 /// Settles a PENDING withdrawal: COMPLETED, or FAILED with every bucket given back
 /// what it gave. False when it was no longer PENDING (settled elsewhere).
 pub async fn finish(db: &Db, withdrawal: &WithdrawalRow, completed: bool) -> Result<bool> {
-    retry_on_contention(|| async {
+    let result = retry_on_contention(|| async {
         let now = storage::now_nanos();
         let mut tx = db.begin().await?;
         gamers::lock_gamer_by_id(&mut tx, withdrawal.gamer_id).await?;
@@ -178,7 +180,9 @@ pub async fn finish(db: &Db, withdrawal: &WithdrawalRow, completed: bool) -> Res
         tx.commit().await?;
         Ok(true)
     })
-    .await
+    .await;
+    db.wallet_changed(withdrawal.gamer_id);
+    result
 }
 
 async fn return_funds(tx: &mut Tx, withdrawal: &WithdrawalRow, now: i64) -> Result<()> {

@@ -1,6 +1,8 @@
 //! `/fe/wallet/*`: balance, transaction history and withdrawal (CONTRACT section 4).
 
+use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -69,7 +71,7 @@ pub async fn get_balance(
     State(state): State<AppState>,
     GamerAuth(gamer): GamerAuth,
 ) -> ApiResult<axum::Json<BalanceResponse>> {
-    let balance = wallet::balance(&state.db, &gamer).await?;
+    let balance = wallet::balance(&state.db, &state.wallets, &gamer).await?;
     Ok(axum::Json(BalanceResponse {
         wallet_address: gamer.wallet_address,
         earned_balance: balance.earned,
@@ -189,14 +191,30 @@ pub async fn list_transactions(
     Query(params): Query<ListTransactionsParams>,
 ) -> ApiResult<Response> {
     let limit = parse_limit(params.limit.as_deref())?;
-    let (rows, next) = wallet::transactions(
-        &state.db,
-        &state.keys.cursors,
-        &gamer,
-        limit,
-        params.last_evaluated_key.as_deref(),
-    )
-    .await?;
+    let body = match params.last_evaluated_key.as_deref().filter(|c| !c.is_empty()) {
+        None => {
+            wallet::first_page(
+                &state.db,
+                &state.keys.cursors,
+                &state.wallets,
+                &gamer,
+                limit,
+                render_page,
+            )
+            .await?
+        }
+        cursor => {
+            let (rows, next) =
+                wallet::transactions(&state.db, &state.keys.cursors, &gamer, limit, cursor)
+                    .await?;
+            render_page(rows, next)?
+        }
+    };
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// The JSON of a history page.
+fn render_page(rows: Vec<WalletEntryRow>, next: String) -> crate::domain::Result<Bytes> {
     let page: Vec<TransactionResponse> = rows.into_iter().map(Into::into).collect();
     let pick = |direction: &str| -> Vec<&TransactionResponse> {
         page.iter()
@@ -211,7 +229,8 @@ pub async fn list_transactions(
         transactions: &page,
         last_evaluated_key: &next,
     };
-    Ok(axum::Json(view).into_response())
+    let json = serde_json::to_vec(&view).map_err(anyhow::Error::from)?;
+    Ok(Bytes::from(json))
 }
 
 /// [`TransactionListResponse`] as it is written: the same JSON, from borrows.

@@ -9,6 +9,7 @@
 //! instead of failing with `SQLITE_BUSY`, and reads use a separate pool. On
 //! PostgreSQL both are the same pool.
 
+pub mod changes;
 pub mod claims;
 pub mod clients;
 pub mod events;
@@ -24,6 +25,7 @@ pub mod tracker;
 pub mod withdrawals;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -74,11 +76,26 @@ impl Default for PoolSettings {
 }
 
 /// The database: a writer pool and a reader pool of one backend.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Db {
     writer: AnyPool,
     reader: AnyPool,
     backend: Backend,
+    /// Which wallets changed (see [`changes`]).
+    changes: Arc<changes::WalletChanges>,
+    /// PostgreSQL only: where to listen for other servers' wallet changes.
+    listen_url: Option<String>,
+}
+
+impl std::fmt::Debug for Db {
+    // By hand: the listen URL may carry a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("backend", &self.backend)
+            .field("writer", &self.writer)
+            .field("reader", &self.reader)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Most SQLite reader connections, whatever `KGEN_DB_MAX_CONNECTIONS` says.
@@ -124,6 +141,8 @@ impl Db {
                 // query already runs on its connection's own worker thread.
                 reader: pool(settings.max_connections.clamp(1, SQLITE_READERS_MAX)),
                 backend,
+                changes: Arc::new(changes::WalletChanges::new(true)),
+                listen_url: None,
             },
             Backend::Postgres => {
                 let shared = pool(settings.max_connections.max(2));
@@ -131,6 +150,8 @@ impl Db {
                     writer: shared.clone(),
                     reader: shared,
                     backend,
+                    changes: Arc::new(changes::WalletChanges::new(false)),
+                    listen_url: Some(url),
                 }
             }
         };
@@ -168,6 +189,23 @@ impl Db {
     /// The pool for single-statement writes.
     pub fn writer(&self) -> &AnyPool {
         &self.writer
+    }
+
+    /// Which gamer wallets changed: note a generation before reading a wallet.
+    pub fn wallet_changes(&self) -> &changes::WalletChanges {
+        &self.changes
+    }
+
+    /// Records that `gamer_id`'s wallet changed; call after the commit.
+    pub fn wallet_changed(&self, gamer_id: i64) {
+        self.changes.changed(gamer_id);
+    }
+
+    /// On PostgreSQL, the task that follows other servers' wallet changes (run it
+    /// for as long as wallet reads are cached); `None` on SQLite.
+    pub fn follow_wallet_changes(&self) -> Option<impl std::future::Future<Output = ()> + 'static> {
+        let url = self.listen_url.clone()?;
+        Some(changes::follow_postgres(url, Arc::clone(&self.changes)))
     }
 
     /// Begins a write transaction.
@@ -244,7 +282,12 @@ mod tests {
             names
         };
         assert_eq!(names("sqlite"), names("postgres"));
+        // Migrations that exist on one backend only (the other's file is a no-op).
+        const ONE_BACKEND_ONLY: [&str; 1] = ["0002_wallet_change_notices.sql"];
         for name in names("sqlite") {
+            if ONE_BACKEND_ONLY.contains(&name.as_str()) {
+                continue;
+            }
             let sqlite = std::fs::read_to_string(root.join("sqlite").join(&name)).unwrap();
             let postgres = std::fs::read_to_string(root.join("postgres").join(&name)).unwrap();
             let translated = sqlite.replace(

@@ -19,3 +19,4 @@ mod sms_receiver;
 mod store;
 mod tokens;
 mod wallet;
+mod wallet_cache;
