@@ -18,6 +18,26 @@ use serde_json::json;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `mi_option_purge_delay` in mimalloc.h's `mi_option_e`, the same in v2 and v3
+/// (libmimalloc-sys names no constant for it); its default is 1000 ms in v3 (the
+/// one built here), 10 ms in v2.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Makes mimalloc return freed pages to the system at once. By default it waits
+/// a while and then purges only when the thread allocates again, so after a burst
+/// of connections an idle server kept their buffers (RSS 45 MB instead of 25 MB
+/// after 1 000 connections closed); purging at once costs no measurable speed.
+#[expect(unsafe_code, reason = "the one FFI call that sets a mimalloc option")]
+fn return_freed_memory_at_once() {
+    // SAFETY: mi_option_get/mi_option_set read and store one integer option; they
+    // are thread-safe and take no pointers.
+    unsafe {
+        let default = libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY);
+        debug_assert!(matches!(default, 10 | 1000), "not the purge delay: {default}");
+        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
+    }
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "kgen-loyalty",
@@ -124,6 +144,7 @@ async fn open_db(url: &str, settings: &PoolSettings) -> anyhow::Result<Db> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    return_freed_memory_at_once();
     let cli = Cli::parse();
     match run(cli).await {
         Ok(code) => code,
