@@ -18,17 +18,30 @@ use crate::domain::otp::OtpPolicy;
 use crate::domain::rate_limit::RateLimits;
 use crate::domain::secrets::ServerKeys;
 use crate::domain::sessions::{SessionCache, TokenTtls};
-use crate::domain::wallet::WalletCache;
 use crate::domain::settlement::{self, InternalSettler, Settler};
 use crate::domain::sms::{self, OtpSender};
 use crate::domain::store;
 use crate::domain::tokens::{self, KeyRing};
+use crate::domain::wallet::WalletCache;
 use crate::metrics::Metrics;
 use crate::storage::Db;
 
-/// What every handler can reach.
+/// What every handler can reach: one shared [`Shared`], so that handing it to a
+/// request is one reference-count increment.
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The parts of the [`AppState`].
+#[derive(Debug)]
+pub struct Shared {
     /// The database.
     pub db: Db,
     /// Settings.
@@ -75,7 +88,7 @@ impl AppState {
             config.wallet_cache_mb.saturating_mul(1024 * 1024),
             WALLET_CACHE_TTL,
         );
-        Ok(AppState {
+        Ok(AppState(Arc::new(Shared {
             db,
             config: Arc::new(config),
             keys: Arc::new(keys),
@@ -86,11 +99,17 @@ impl AppState {
             sessions,
             wallets,
             sms,
-        })
+        })))
     }
 }
 
 impl AppState {
+    /// The parts, to change before the state is first shared (tests swap the
+    /// settler); `None` once it is.
+    pub fn parts_mut(&mut self) -> Option<&mut Shared> {
+        Arc::get_mut(&mut self.0)
+    }
+
     /// Token lifetimes from the configuration.
     pub fn token_ttls(&self) -> TokenTtls {
         TokenTtls {

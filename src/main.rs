@@ -33,7 +33,10 @@ fn return_freed_memory_at_once() {
     // are thread-safe and take no pointers.
     unsafe {
         let default = libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY);
-        debug_assert!(matches!(default, 10 | 1000), "not the purge delay: {default}");
+        debug_assert!(
+            matches!(default, 10 | 1000),
+            "not the purge delay: {default}"
+        );
         libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
     }
 }

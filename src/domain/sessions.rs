@@ -3,6 +3,7 @@
 //! transaction; every session issues an access token and a refresh token. Refresh
 //! tokens are single-use and rotated; presenting a spent one revokes the session.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -416,7 +417,24 @@ async fn rotate_refresh_token(
 #[derive(Clone, Debug)]
 pub struct SessionCache {
     entries: Option<moka::sync::Cache<String, SessionGamerRow>>,
+    /// Access tokens whose signature was checked, by their text: a gamer's front
+    /// end sends the same token for minutes, and checking a signature (base64,
+    /// HMAC, two JSON parses) costs more than the rest of a cached read.
+    verified: Option<moka::sync::Cache<String, Arc<Verified>>>,
 }
+
+/// What authentication needs of an access token whose signature was checked.
+#[derive(Debug)]
+struct Verified {
+    sid: String,
+    client_id: String,
+    user_id: String,
+    /// Expiry, seconds since the Unix epoch.
+    exp: i64,
+}
+
+/// Bytes of verified tokens kept (a token is about 1 KB with its entry).
+const VERIFIED_TOKENS_BYTES: u64 = 8 * 1024 * 1024;
 
 impl SessionCache {
     /// A cache whose entries live `ttl`; a zero `ttl` caches nothing.
@@ -427,7 +445,31 @@ impl SessionCache {
                 .time_to_live(ttl)
                 .build()
         });
-        SessionCache { entries }
+        let verified = (!ttl.is_zero()).then(|| {
+            moka::sync::Cache::builder()
+                .max_capacity(VERIFIED_TOKENS_BYTES)
+                .weigher(|token: &String, _: &Arc<Verified>| {
+                    u32::try_from(token.len() + 160).unwrap_or(u32::MAX)
+                })
+                .time_to_live(ttl)
+                .build()
+        });
+        SessionCache { entries, verified }
+    }
+
+    /// The claims of `token` if its signature was checked recently and it has not
+    /// expired since (with the leeway the check allows).
+    fn verified(&self, token: &str) -> Option<Arc<Verified>> {
+        let verified = self.verified.as_ref()?.get(token)?;
+        let now = i64::try_from(jsonwebtoken::get_current_timestamp()).ok()?;
+        let leeway = i64::try_from(tokens::LEEWAY_SECONDS).ok()?;
+        (now < verified.exp.saturating_add(leeway)).then_some(verified)
+    }
+
+    fn remember_verified(&self, token: &str, verified: &Arc<Verified>) {
+        if let Some(cache) = &self.verified {
+            cache.insert(token.to_owned(), Arc::clone(verified));
+        }
     }
 
     fn get(&self, session_id: &str) -> Option<SessionGamerRow> {
@@ -458,7 +500,20 @@ pub async fn authenticate(
     cache: &SessionCache,
     token: &str,
 ) -> Result<SessionGamerRow> {
-    let claims = tokens::verify_access(ring, db, token).await?;
+    let claims = match cache.verified(token) {
+        Some(verified) => verified,
+        None => {
+            let claims = tokens::verify_access(ring, db, token).await?;
+            let verified = Arc::new(Verified {
+                sid: claims.sid,
+                client_id: claims.client_id,
+                user_id: claims.user_id,
+                exp: claims.exp,
+            });
+            cache.remember_verified(token, &verified);
+            verified
+        }
+    };
     let session = match cache.get(&claims.sid) {
         Some(session) => session,
         None => {
@@ -495,6 +550,31 @@ mod tests {
         assert_eq!(merged.name.as_deref(), Some("Asha"));
         assert_eq!(merged.level, Some(4));
         assert_eq!(merged.os_name.as_deref(), Some("Android"));
+    }
+
+    #[test]
+    fn a_verified_token_is_reused_only_until_it_expires() {
+        let cache = SessionCache::new(Duration::from_secs(5));
+        let now = i64::try_from(jsonwebtoken::get_current_timestamp()).unwrap();
+        let verified = |exp: i64| {
+            Arc::new(Verified {
+                sid: "s".into(),
+                client_id: "c".into(),
+                user_id: "u".into(),
+                exp,
+            })
+        };
+        cache.remember_verified("live", &verified(now + 60));
+        cache.remember_verified("expired", &verified(now - 60));
+        assert_eq!(cache.verified("live").map(|v| v.exp), Some(now + 60));
+        assert!(cache.verified("expired").is_none());
+        assert!(cache.verified("never seen").is_none());
+        let off = SessionCache::new(Duration::ZERO);
+        off.remember_verified("live", &verified(now + 60));
+        assert!(
+            off.verified("live").is_none(),
+            "a zero lifetime caches nothing"
+        );
     }
 
     #[test]

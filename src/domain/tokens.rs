@@ -27,7 +27,7 @@ pub const STORE_AUDIENCE: &str = "k-store";
 /// Lifetime of a K-Store token, seconds.
 pub const STORE_TOKEN_TTL_SECONDS: i64 = 600;
 /// Clock skew tolerated when checking `exp`, seconds.
-const LEEWAY_SECONDS: u64 = 5;
+pub const LEEWAY_SECONDS: u64 = 5;
 
 /// What a signing key is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -37,11 +37,7 @@ where
 /// Parses a JSON body; the error names the offending field. A zero-length body
 /// reads as `{}`; anything else (whitespace alone included) must be one JSON value.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let bytes: &[u8] = if bytes.is_empty() {
-        b"{}"
-    } else {
-        bytes
-    };
+    let bytes: &[u8] = if bytes.is_empty() { b"{}" } else { bytes };
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();

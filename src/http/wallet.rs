@@ -191,7 +191,11 @@ pub async fn list_transactions(
     Query(params): Query<ListTransactionsParams>,
 ) -> ApiResult<Response> {
     let limit = parse_limit(params.limit.as_deref())?;
-    let body = match params.last_evaluated_key.as_deref().filter(|c| !c.is_empty()) {
+    let body = match params
+        .last_evaluated_key
+        .as_deref()
+        .filter(|c| !c.is_empty())
+    {
         None => {
             wallet::first_page(
                 &state.db,
@@ -205,8 +209,7 @@ pub async fn list_transactions(
         }
         cursor => {
             let (rows, next) =
-                wallet::transactions(&state.db, &state.keys.cursors, &gamer, limit, cursor)
-                    .await?;
+                wallet::transactions(&state.db, &state.keys.cursors, &gamer, limit, cursor).await?;
             render_page(rows, next)?
         }
     };

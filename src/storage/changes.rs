@@ -89,7 +89,7 @@ fn apply_notice(changes: &WalletChanges, payload: &str) {
 
 /// Follows the wallet notices of a PostgreSQL database until the task is dropped,
 /// reconnecting after a second when the connection is lost.
-pub async fn follow_postgres(url: String, changes: std::sync::Arc<WalletChanges>) {
+pub async fn follow_postgres(url: std::sync::Arc<str>, changes: std::sync::Arc<WalletChanges>) {
     loop {
         match subscribe(&url).await {
             Ok(mut listener) => {
@@ -150,7 +150,11 @@ mod tests {
         changes.set_complete(false);
         assert_eq!(changes.generation(3), None, "nothing is reusable");
         changes.set_complete(true);
-        assert_ne!(changes.generation(3), Some(noted), "reads from before are stale");
+        assert_ne!(
+            changes.generation(3),
+            Some(noted),
+            "reads from before are stale"
+        );
     }
 
     #[test]

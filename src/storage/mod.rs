@@ -84,7 +84,7 @@ pub struct Db {
     /// Which wallets changed (see [`changes`]).
     changes: Arc<changes::WalletChanges>,
     /// PostgreSQL only: where to listen for other servers' wallet changes.
-    listen_url: Option<String>,
+    listen_url: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for Db {
@@ -151,7 +151,7 @@ impl Db {
                     reader: shared,
                     backend,
                     changes: Arc::new(changes::WalletChanges::new(false)),
-                    listen_url: Some(url),
+                    listen_url: Some(url.into()),
                 }
             }
         };

@@ -149,7 +149,12 @@ async fn invalid_drops_are_400_and_store_nothing() {
         (drop_path("e"), "[1, 2]".into(), "JSON", "an array body"),
         (drop_path("e"), r#""text""#.into(), "JSON", "a string body"),
         (drop_path("e"), r#"{"a": 1"#.into(), "EOF", "malformed JSON"),
-        (drop_path("e"), "\n".into(), "JSON", "a whitespace-only body"),
+        (
+            drop_path("e"),
+            "\n".into(),
+            "JSON",
+            "a whitespace-only body",
+        ),
         (
             drop_path("e"),
             r#"{"big": 1e400}"#.into(),

@@ -145,7 +145,12 @@ pub async fn spawn_app_with_settler(settler: Arc<dyn Settler>) -> TestApp {
         database_url,
         dir,
         |_| {},
-        move |state| state.settler = settler,
+        move |state| {
+            state
+                .parts_mut()
+                .expect("the state is not shared yet")
+                .settler = settler;
+        },
     )
     .await
 }
