@@ -156,7 +156,12 @@ pub async fn serve(
         stop_rx,
     ));
     // PostgreSQL: follow other servers' wallet changes while serving.
-    let follower = state.db.follow_wallet_changes().map(tokio::spawn);
+    let follower = state
+        .wallets
+        .is_enabled()
+        .then(|| state.db.follow_wallet_changes())
+        .flatten()
+        .map(tokio::spawn);
     let grace = Duration::from_secs(state.config.shutdown_timeout_seconds);
     let read_timeout = Duration::from_secs(state.config.read_timeout_seconds.max(1));
     let router = crate::http::router(state);

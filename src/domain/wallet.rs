@@ -108,6 +108,11 @@ impl WalletCache {
         WalletCache { entries }
     }
 
+    /// Whether reads are cached at all.
+    pub fn is_enabled(&self) -> bool {
+        self.entries.is_some()
+    }
+
     /// The cached view under `key`, or the one `load` reads (cached when the
     /// generation noted before the read lets it be).
     async fn get_or_load<F, Fut>(&self, db: &Db, key: Key, load: F) -> Result<View>
