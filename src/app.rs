@@ -87,6 +87,7 @@ impl AppState {
         let wallets = WalletCache::new(
             config.wallet_cache_mb.saturating_mul(1024 * 1024),
             WALLET_CACHE_TTL,
+            WALLET_CACHE_IDLE,
         );
         Ok(AppState(Arc::new(Shared {
             db,
@@ -137,6 +138,24 @@ impl AppState {
 /// connection (the same 60 s the contract allows for a session revocation).
 const WALLET_CACHE_TTL: Duration = Duration::from_secs(60);
 
+/// A cached wallet read nobody asked for this long is dropped: the cache holds
+/// the wallets of players who are playing, and an idle server gives it back.
+const WALLET_CACHE_IDLE: Duration = Duration::from_secs(15);
+
+/// How often expired cache entries are dropped even when no request comes.
+const CACHE_SWEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Drops expired cache entries every [`CACHE_SWEEP_INTERVAL`], forever.
+async fn sweep_caches(state: AppState) {
+    let mut ticks = tokio::time::interval(CACHE_SWEEP_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        state.sessions.run_pending_tasks();
+        state.wallets.run_pending_tasks();
+    }
+}
+
 /// Serves the API on `listener` until `shutdown` resolves; then stops accepting,
 /// stops the settlement worker between two withdrawals, and gives in-flight
 /// requests `shutdown_timeout_seconds` to finish.
@@ -162,6 +181,7 @@ pub async fn serve(
         .then(|| state.db.follow_wallet_changes())
         .flatten()
         .map(tokio::spawn);
+    let sweeper = tokio::spawn(sweep_caches(state.clone()));
     let grace = Duration::from_secs(state.config.shutdown_timeout_seconds);
     let read_timeout = Duration::from_secs(state.config.read_timeout_seconds.max(1));
     let router = crate::http::router(state);
@@ -212,5 +232,6 @@ pub async fn serve(
     if let Some(follower) = follower {
         follower.abort();
     }
+    sweeper.abort();
     Ok(())
 }

@@ -457,6 +457,17 @@ impl SessionCache {
         SessionCache { entries, verified }
     }
 
+    /// Drops expired entries now (moka otherwise does it only when the cache is
+    /// used, so an idle server would keep them).
+    pub fn run_pending_tasks(&self) {
+        if let Some(entries) = &self.entries {
+            entries.run_pending_tasks();
+        }
+        if let Some(verified) = &self.verified {
+            verified.run_pending_tasks();
+        }
+    }
+
     /// The claims of `token` if its signature was checked recently and it has not
     /// expired since (with the leeway the check allows).
     fn verified(&self, token: &str) -> Option<Arc<Verified>> {

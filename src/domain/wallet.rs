@@ -95,17 +95,26 @@ pub struct WalletCache {
 }
 
 impl WalletCache {
-    /// A cache of at most `capacity_bytes` whose entries live at most `ttl`; a
-    /// zero capacity caches nothing.
-    pub fn new(capacity_bytes: u64, ttl: Duration) -> WalletCache {
+    /// A cache of at most `capacity_bytes` whose entries live at most `ttl`, and
+    /// at most `idle` unread; a zero capacity caches nothing.
+    pub fn new(capacity_bytes: u64, ttl: Duration, idle: Duration) -> WalletCache {
         let entries = (capacity_bytes > 0).then(|| {
             moka::sync::Cache::builder()
                 .max_capacity(capacity_bytes)
                 .weigher(|_key: &Key, entry: &Arc<Entry>| entry.view.weight())
                 .time_to_live(ttl)
+                .time_to_idle(idle)
                 .build()
         });
         WalletCache { entries }
+    }
+
+    /// Drops expired entries now (moka otherwise does it only when the cache is
+    /// used, so an idle server would keep them).
+    pub fn run_pending_tasks(&self) {
+        if let Some(entries) = &self.entries {
+            entries.run_pending_tasks();
+        }
     }
 
     /// Whether reads are cached at all.
@@ -194,4 +203,55 @@ pub async fn transactions(
     let before = cursors.start(&scope, cursor)?;
     let rows = ledger::list_wallet_entries(db.reader(), gamer.gamer_id, before, limit + 1).await?;
     Ok(cursors.finish_page(&scope, rows, limit, |entry| entry.id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_idle_entry_is_swept_without_any_request() {
+        let cache = WalletCache::new(
+            1024 * 1024,
+            Duration::from_secs(60),
+            Duration::from_millis(50),
+        );
+        let entries = cache.entries.as_ref().unwrap();
+        let entry = |generation| {
+            Arc::new(Entry {
+                generation,
+                view: View::Page(Bytes::from_static(b"{}")),
+            })
+        };
+        entries.insert((1, 50), entry(0));
+        entries.insert((2, 50), entry(0));
+        cache.run_pending_tasks();
+        assert_eq!(entries.entry_count(), 2);
+        std::thread::sleep(Duration::from_millis(120));
+        cache.run_pending_tasks();
+        assert_eq!(entries.entry_count(), 0, "both idle entries are gone");
+    }
+
+    #[test]
+    fn entries_are_weighed_by_their_bytes() {
+        let page = View::Page(Bytes::from(vec![b' '; 40_000]));
+        assert!(page.weight() >= 40_000);
+        let cache = WalletCache::new(100_000, Duration::from_secs(60), Duration::from_secs(60));
+        let entries = cache.entries.as_ref().unwrap();
+        for gamer in 0..10 {
+            entries.insert(
+                (gamer, 50),
+                Arc::new(Entry {
+                    generation: 0,
+                    view: page.clone(),
+                }),
+            );
+        }
+        cache.run_pending_tasks();
+        assert!(
+            entries.weighted_size() <= 100_000,
+            "at most the capacity in bytes: {}",
+            entries.weighted_size()
+        );
+    }
 }
