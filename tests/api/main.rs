@@ -2,6 +2,7 @@
 //! a real socket, and CLI tests against the real binary. Each file covers one area.
 
 mod analytics;
+mod attacks;
 mod claims;
 mod cli;
 mod crash;

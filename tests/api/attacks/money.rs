@@ -1,0 +1,1 @@
+//! Placeholder: filled by the issue 13 work on money.
