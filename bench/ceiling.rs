@@ -1,25 +1,22 @@
-//! The raw-SQL ceilings: the statements that one reward claim, or one new gamer's
-//! first session, commits, run in a loop straight against the database. They use the
-//! server's own `Db` (same sqlx `Any` driver, same pools: on SQLite one writer
-//! connection and `synchronous = FULL`) and its own storage functions, each of which
-//! is one SQL statement, in the order `domain::claims::claim_event_reward` and
-//! `domain::sessions::write_session` run them. What is left out is everything that is
-//! not the transaction: HTTP, JSON, the JWT check and the session lookup, the client
-//! lookup, key and wallet-address derivation. If the domain code changes which
-//! statements a claim or a session runs, change them here too (and in the pgbench
-//! scripts `bench/pg_*.sql`).
+//! The "own statements" ceilings: one reward claim, or one new gamer's first
+//! session, run in a loop through the server's own domain code
+//! (`domain::claims::claim_event_reward`, `domain::sessions::start_session`) and its
+//! own `Db`, with no HTTP in front. The SQL is the server's: nothing here copies a
+//! statement, so the figure follows the code. What is left out is everything that
+//! is not the transaction: HTTP, JSON, the JWT check and the session lookup.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context as _};
-use kgen_loyalty::domain::sessions::{issuing_account, Profile};
-use kgen_loyalty::domain::tokens;
-use kgen_loyalty::storage::claims::{self, ClaimRow};
-use kgen_loyalty::storage::clients::{self, ClientRow};
-use kgen_loyalty::storage::ledger::{self, kind, AccountKey, NewTransfer, WalletEntryRow};
-use kgen_loyalty::storage::{self, events, gamers, sessions, Db, PoolSettings};
+use kgen_loyalty::domain::secrets::ServerKeys;
+use kgen_loyalty::domain::sessions::{self, Profile, TokenTtls};
+use kgen_loyalty::domain::tokens::KeyRing;
+use kgen_loyalty::domain::{claims, tokens};
+use kgen_loyalty::storage::clients;
+use kgen_loyalty::storage::sessions::SessionGamerRow;
+use kgen_loyalty::storage::{Db, PoolSettings};
 
 /// How hard and how long to drive the database.
 #[derive(Debug, clap::Args)]
@@ -61,19 +58,16 @@ pub struct SessionArgs {
 /// Claims the event for random gamers of the client until the time is up.
 pub async fn run_claims(args: ClaimArgs) -> anyhow::Result<()> {
     let db = open(&args.load).await?;
-    let gamer_ids: Vec<i64> =
-        sqlx::query_scalar("select id from gamers where client_id = $1 order by id")
-            .bind(&args.load.client_id)
-            .fetch_all(db.reader())
-            .await?;
-    ensure!(!gamer_ids.is_empty(), "the client has no gamers");
-    let context = Arc::new((db, args.load.client_id.clone(), args.event_id, gamer_ids));
-    drive(&args.load, move || {
+    let gamers = session_gamers(&db, &args.load.client_id).await?;
+    ensure!(!gamers.is_empty(), "the client has no gamers");
+    let context = Arc::new((db, args.event_id, gamers));
+    drive(&Drive::from(&args.load), move || {
         let context = Arc::clone(&context);
         async move {
-            let (db, client_id, event_id, gamer_ids) = &*context;
-            let pick = rand::random::<usize>() % gamer_ids.len();
-            claim_once(db, client_id, event_id, gamer_ids[pick]).await
+            let (db, event_id, gamers) = &*context;
+            let gamer = &gamers[rand::random::<usize>() % gamers.len()];
+            claims::claim_event_reward(db, gamer, event_id, None).await?;
+            Ok(())
         }
     })
     .await
@@ -85,12 +79,53 @@ pub async fn run_sessions(args: SessionArgs) -> anyhow::Result<()> {
     let client = clients::find_client(db.reader(), &args.load.client_id)
         .await?
         .context("no such client")?;
-    let context = Arc::new((db, client));
-    drive(&args.load, move || {
+    tokens::ensure_keys(&db).await?;
+    let keys = ServerKeys::load(&db, None).await?;
+    let context = Arc::new((db, keys, KeyRing::default(), client));
+    drive(&Drive::from(&args.load), move || {
         let context = Arc::clone(&context);
-        async move { first_session_once(&context.0, &context.1).await }
+        async move {
+            let (db, keys, ring, client) = &*context;
+            let user_id = format!("raw-{}", uuid::Uuid::new_v4().simple());
+            let ttls = TokenTtls {
+                access: Duration::from_secs(3600),
+                refresh: Duration::from_secs(30 * 24 * 3600),
+            };
+            let started = sessions::start_session(
+                db,
+                keys,
+                ring,
+                ttls,
+                client,
+                &user_id,
+                &Profile::default(),
+            )
+            .await?;
+            ensure!(started.is_new_user, "user id {user_id} existed already");
+            Ok(())
+        }
     })
     .await
+}
+
+/// One live session of each gamer of the client, as `authenticate` returns it.
+async fn session_gamers(db: &Db, client_id: &str) -> anyhow::Result<Vec<SessionGamerRow>> {
+    let rows: Vec<SessionGamerRow> = sqlx::query_as(
+        "select s.id as session_id, g.id as gamer_id, c.id as client_id,
+                c.name as client_name, c.min_withdraw, g.user_id, g.wallet_address,
+                g.kgen_account_id
+         from gamers g
+         join clients c on c.id = g.client_id
+         join sessions s on s.id = (select id from sessions
+                                   where gamer_id = g.id and revoked_at is null
+                                   order by created_at desc limit 1)
+         where g.client_id = $1
+         order by g.id",
+    )
+    .bind(client_id)
+    .fetch_all(db.reader())
+    .await?;
+    Ok(rows)
 }
 
 async fn open(load: &LoadArgs) -> anyhow::Result<Db> {
@@ -101,152 +136,27 @@ async fn open(load: &LoadArgs) -> anyhow::Result<Db> {
     Db::connect(&load.database_url, &settings).await
 }
 
-/// The transaction of `claim_event_reward` for an event without policies and a
-/// request without an idempotency key.
-async fn claim_once(db: &Db, client_id: &str, event_id: &str, gamer_id: i64) -> anyhow::Result<()> {
-    let now = storage::now_nanos();
-    let mut tx = db.begin().await?;
-    gamers::lock_gamer_by_id(&mut tx, gamer_id).await?;
-    let event = events::find_event(&mut *tx, client_id, event_id)
-        .await?
-        .context("no such event")?;
-    // No claim limit: the window starts at i64::MAX, as the domain passes it.
-    claims::claim_history(
-        &mut tx,
-        gamer_id,
-        &event.id,
-        i64::MAX,
-        &event.activity_trace_activity_id,
-    )
-    .await?;
-    let claim = ClaimRow {
-        seq: 0,
-        id: uuid::Uuid::new_v4().to_string(),
-        event_id: event.id.clone(),
-        amount: event.reward_amount,
-        status: "REWARDED".to_owned(),
-        trace_watermark: None,
-        created_at: now,
-        updated_at: now,
-    };
-    let claim = claims::insert_claim(&mut tx, client_id, gamer_id, &claim).await?;
-    let to = AccountKey {
-        kind: kind::EARNED,
-        client_id,
-        owner_id: gamer_id,
-    };
-    let entry = credit(&mut tx, &claim.id, "EVENT_REWARD", to, claim.amount, now).await?;
-    ledger::insert_wallet_entry(
-        &mut tx,
-        &WalletEntryRow {
-            name: if event.event_name.is_empty() {
-                event.event_type.clone()
-            } else {
-                event.event_name.clone()
-            },
-            description: format!("Reward for {}", event.event_type),
-            ..entry
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+/// How many operations run at once, and for how long.
+#[derive(Clone, Copy, Debug)]
+pub struct Drive {
+    /// Operations in flight at once.
+    pub concurrency: usize,
+    /// Seconds to run.
+    pub seconds: f64,
 }
 
-/// The transaction of `write_session` for a user id the client has not seen.
-async fn first_session_once(db: &Db, client: &ClientRow) -> anyhow::Result<()> {
-    let user_id = format!("raw-{}", uuid::Uuid::new_v4().simple());
-    let session_id = uuid::Uuid::new_v4().to_string();
-    let refresh_hash = tokens::hash_refresh_token(&tokens::generate_refresh_token());
-    let address = format!("0x{}", hex::encode(rand::random::<[u8; 20]>()));
-    let profile = serde_json::to_string(&Profile::default())?;
-    let now = storage::now_nanos();
-    let mut tx = db.begin().await?;
-    let existing = gamers::lock_gamer(&mut tx, &client.id, &user_id, now).await?;
-    ensure!(existing.is_none(), "user id {user_id} exists already");
-    let gamer_id = gamers::insert_gamer(&mut tx, &client.id, &user_id, &profile, now)
-        .await?
-        .context("user id taken")?;
-    gamers::set_wallet_address(&mut tx, gamer_id, &address).await?;
-    ledger::insert_wallet_accounts(&mut tx, &client.id, gamer_id, &address, now).await?;
-    if client.welcome_bonus > 0 {
-        let uid = uuid::Uuid::new_v4().to_string();
-        let to = AccountKey {
-            kind: kind::BONUS,
-            client_id: &client.id,
-            owner_id: gamer_id,
-        };
-        let entry = credit(
-            &mut tx,
-            &uid,
-            "WELCOME_BONUS",
-            to,
-            client.welcome_bonus,
-            now,
-        )
-        .await?;
-        ledger::insert_wallet_entry(
-            &mut tx,
-            &WalletEntryRow {
-                name: "Welcome bonus".to_owned(),
-                description: format!("Welcome bonus from {}", client.name),
-                ..entry
-            },
-        )
-        .await?;
+impl From<&LoadArgs> for Drive {
+    fn from(load: &LoadArgs) -> Drive {
+        Drive {
+            concurrency: load.concurrency,
+            seconds: load.seconds,
+        }
     }
-    gamers::find_gamer(&mut *tx, gamer_id)
-        .await?
-        .context("the new gamer vanished")?;
-    sessions::insert_session(&mut tx, &session_id, &client.id, gamer_id, now).await?;
-    let expires_at = now + 30 * 24 * 3600 * 1_000_000_000;
-    sessions::insert_refresh_token(&mut tx, &refresh_hash, &session_id, expires_at, now).await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-/// Posts a transfer from the gamer's issuing shard to `to`, and returns the wallet
-/// history line for it (name and description still to fill in).
-async fn credit(
-    tx: &mut storage::Tx,
-    uid: &str,
-    transfer_kind: &'static str,
-    to: AccountKey<'_>,
-    amount: i64,
-    now: i64,
-) -> anyhow::Result<WalletEntryRow> {
-    let sides = ledger::post_transfer(
-        tx,
-        NewTransfer {
-            uid,
-            kind: transfer_kind,
-            from: issuing_account(to.client_id, to.owner_id),
-            to,
-            amount,
-            now,
-        },
-    )
-    .await?
-    .context("the issuing shard refused a debit")?;
-    Ok(WalletEntryRow {
-        id: 0,
-        uid: uid.to_owned(),
-        gamer_id: to.owner_id,
-        kind: transfer_kind.to_owned(),
-        direction: "CREDIT".to_owned(),
-        amount,
-        from_address: sides.from_address,
-        to_address: sides.to_address,
-        name: String::new(),
-        description: String::new(),
-        sync_status: "COMPLETED".to_owned(),
-        created_at: now,
-    })
 }
 
 /// Runs `op` from `concurrency` tasks until the time is up and prints the rate,
 /// latency percentiles and error count as one `RESULT` line.
-async fn drive<F, Fut>(load: &LoadArgs, op: F) -> anyhow::Result<()>
+pub async fn drive<F, Fut>(load: &Drive, op: F) -> anyhow::Result<()>
 where
     F: Fn() -> Fut + Clone + Send + 'static,
     Fut: Future<Output = anyhow::Result<()>> + Send,
@@ -280,6 +190,13 @@ where
         errors += my_errors;
     }
     let seconds = started.elapsed().as_secs_f64();
+    print_result(&mut latencies_us, seconds, errors);
+    Ok(())
+}
+
+/// Prints the `RESULT` line of a run: completed operations over `seconds`, the
+/// nearest-rank latency percentiles and the errors.
+pub fn print_result(latencies_us: &mut [u128], seconds: f64, errors: u64) {
     latencies_us.sort_unstable();
     let percentile = |p: f64| {
         let rank = (p / 100.0 * latencies_us.len() as f64).ceil() as usize;
@@ -296,5 +213,4 @@ where
         percentile(99.0),
         percentile(99.9),
     );
-    Ok(())
 }

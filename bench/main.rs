@@ -1,11 +1,13 @@
 //! `kgen-bench`: the helper binary of `scripts/bench` (issue 7). It is not part of the
-//! server. It seeds a running server through its API, runs the raw-SQL ceilings (the
-//! statements a claim or a new session commits, with the server's own pools, pragmas
-//! and SQL, but no HTTP and no domain logic), and grows the ledger for the `--big`
+//! server. It seeds a running server through its API, runs the ceilings (the
+//! minimal ledger transaction through rusqlite; a claim or a new session through the
+//! server's own code without HTTP), and grows the ledger for the `--big`
 //! comparison. Every run prints one `RESULT key=value …` line that the script parses.
 
+mod burst;
 mod ceiling;
 mod grow;
+mod ledger;
 mod seed;
 
 use std::process::ExitCode;
@@ -26,10 +28,14 @@ enum Command {
     /// Create one rewardable event and N gamers of a client through the API, and
     /// append one `access_token eventID` line per gamer to a file.
     Seed(seed::SeedArgs),
-    /// Raw-SQL claim ceiling: the statements of one reward claim, in a loop.
+    /// Own-statements claim rate: the server's claim code, no HTTP, in a loop.
     RawClaims(ceiling::ClaimArgs),
-    /// Raw-SQL session ceiling: the statements of a new gamer's first session.
+    /// Own-statements session rate: the server's new-session code, no HTTP.
     RawSessions(ceiling::SessionArgs),
+    /// The burst: N gamers claim at the same moment.
+    Burst(burst::BurstArgs),
+    /// Write ceiling on SQLite: the minimal ledger transaction through rusqlite.
+    LedgerSqlite(ledger::LedgerArgs),
     /// Append rows to `transfers` and `wallet_entries` of a client's gamers.
     GrowLedger(grow::GrowArgs),
     /// Print the first column of the first row of a query (an integer).
@@ -58,6 +64,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Seed(args) => seed::run(args).await,
         Command::RawClaims(args) => ceiling::run_claims(args).await,
         Command::RawSessions(args) => ceiling::run_sessions(args).await,
+        Command::Burst(args) => burst::run(args).await,
+        Command::LedgerSqlite(args) => ledger::run(args).await,
         Command::GrowLedger(args) => grow::run(args).await,
         Command::Scalar { database_url, sql } => {
             let mut conn = connect_one(&database_url).await?;
