@@ -1,7 +1,9 @@
 //! Reward claims (CONTRACT section 5 and "Claim policies"): the claim record, the
 //! ledger transfer and the balance change commit together or not at all. Every
 //! claim first locks its gamer's row, so the policy checks of one gamer never race;
-//! a budgeted event's payout is a guarded update on the event row.
+//! a budgeted event's payout is a guarded update on the event row. On SQLite the
+//! claim runs on the group-commit writer (`storage::lite`): one job in a batch that
+//! commits once, in a savepoint of its own so that a refused claim rolls back alone.
 
 use std::time::Duration;
 
@@ -11,10 +13,11 @@ use super::events::{ClaimPeriod, RewardCategory};
 use super::idempotency::{self, IdempotencyKey};
 use super::sessions::issuing_account;
 use super::{Error, Result};
-use crate::storage::claims::{self as store, ClaimRow};
+use crate::storage::claims::{self as store, ClaimHistory, ClaimRow};
 use crate::storage::events::{self as events_store, EventRow};
 use crate::storage::gamers;
-use crate::storage::ledger::{self, kind, AccountKey, NewTransfer, WalletEntryRow};
+use crate::storage::ledger::{self, kind, AccountKey, NewTransfer, TransferSides, WalletEntryRow};
+use crate::storage::lite::claims as lite;
 use crate::storage::sessions::SessionGamerRow;
 use crate::storage::{self, Db, Tx};
 
@@ -35,6 +38,18 @@ pub async fn claim_event_reward(
     key: Option<&IdempotencyKey>,
 ) -> Result<Reward> {
     let fingerprint = format!("claim:{event_id}");
+    if let Some(writer) = db.lite() {
+        let (gamer_row, event_id) = (gamer.clone(), event_id.to_owned());
+        let key = key.cloned();
+        let result = writer
+            .write(move |conn| {
+                let now = storage::now_nanos();
+                claim_on_writer(conn, &gamer_row, &event_id, key.as_ref(), &fingerprint, now)
+            })
+            .await;
+        db.wallet_changed(gamer.gamer_id);
+        return result?;
+    }
     let result = retry_on_contention(|| async {
         let now = storage::now_nanos();
         let mut tx = db.begin().await?;
@@ -75,18 +90,7 @@ async fn check_policies(
     event: &EventRow,
     now: i64,
 ) -> Result<Option<i64>> {
-    if event.is_active == 0 {
-        return Err(Error::EventInactive);
-    }
-    let before_start = event.starts_at.is_some_and(|starts| now < starts);
-    let after_end = event.ends_at.is_some_and(|ends| now >= ends);
-    if before_start || after_end {
-        return Err(Error::EventNotOpen);
-    }
-    let window_start = match event.max_claims_per_user {
-        Some(_) => ClaimPeriod::parse(&event.claim_period)?.window_start(now),
-        None => i64::MAX,
-    };
+    let window_start = window_start(event, now)?;
     let history = store::claim_history(
         tx,
         gamer_id,
@@ -95,6 +99,35 @@ async fn check_policies(
         &event.activity_trace_activity_id,
     )
     .await?;
+    let watermark = judge(event, &history, now)?;
+    if event.total_budget.is_some()
+        && !store::spend_budget(tx, &event.id, event.reward_amount).await?
+    {
+        return Err(Error::BudgetExhausted);
+    }
+    Ok(watermark)
+}
+
+/// Whether the event is open now, and since when its claim limit counts claims
+/// (`i64::MAX`: no limit, nothing to count).
+fn window_start(event: &EventRow, now: i64) -> Result<i64> {
+    if event.is_active == 0 {
+        return Err(Error::EventInactive);
+    }
+    let before_start = event.starts_at.is_some_and(|starts| now < starts);
+    let after_end = event.ends_at.is_some_and(|ends| now >= ends);
+    if before_start || after_end {
+        return Err(Error::EventNotOpen);
+    }
+    Ok(match event.max_claims_per_user {
+        Some(_) => ClaimPeriod::parse(&event.claim_period)?.window_start(now),
+        None => i64::MAX,
+    })
+}
+
+/// The policies that depend on the gamer's past (trace, cooldown, limit), in the
+/// contract's order; the budget comes after them. Returns the watermark to record.
+fn judge(event: &EventRow, history: &ClaimHistory, now: i64) -> Result<Option<i64>> {
     if event.is_activity_trace_enabled != 0 {
         let fresh = match (history.last_claim_at, history.trace_drop) {
             (_, None) => false,
@@ -120,11 +153,6 @@ async fn check_policies(
     {
         return Err(Error::ClaimLimitReached);
     }
-    if event.total_budget.is_some()
-        && !store::spend_budget(tx, &event.id, event.reward_amount).await?
-    {
-        return Err(Error::BudgetExhausted);
-    }
     Ok(history.newest_drop)
 }
 
@@ -136,71 +164,138 @@ async fn grant(
     trace_watermark: Option<i64>,
     now: i64,
 ) -> Result<ClaimRow> {
-    let claim = store::insert_claim(
-        tx,
-        &gamer.client_id,
-        gamer.gamer_id,
-        &ClaimRow {
-            seq: 0,
-            id: uuid::Uuid::new_v4().to_string(),
-            event_id: event.id.clone(),
-            amount: event.reward_amount,
-            status: "REWARDED".to_owned(),
-            trace_watermark,
-            created_at: now,
-            updated_at: now,
-        },
-    )
-    .await?;
+    let claim = new_claim(event, trace_watermark, now);
+    let claim = store::insert_claim(tx, &gamer.client_id, gamer.gamer_id, &claim).await?;
     if claim.amount == 0 {
         // Transfers are positive: a zero reward is a claim without a transfer.
         return Ok(claim);
     }
-    let bucket = match RewardCategory::parse(&event.reward_category)? {
+    let bucket = reward_bucket(event)?;
+    let transfer = reward_transfer(gamer, &claim, bucket, now);
+    let sides = ledger::post_transfer(tx, transfer)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("issuing accounts are never refused a debit"))?;
+    ledger::insert_wallet_entry(tx, &reward_entry(gamer, event, &claim, sides, now)).await?;
+    Ok(claim)
+}
+
+fn new_claim(event: &EventRow, trace_watermark: Option<i64>, now: i64) -> ClaimRow {
+    ClaimRow {
+        seq: 0,
+        id: uuid::Uuid::new_v4().to_string(),
+        event_id: event.id.clone(),
+        amount: event.reward_amount,
+        status: "REWARDED".to_owned(),
+        trace_watermark,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+fn reward_bucket(event: &EventRow) -> Result<&'static str> {
+    Ok(match RewardCategory::parse(&event.reward_category)? {
         RewardCategory::Earned => kind::EARNED,
         RewardCategory::Bonus => kind::BONUS,
-    };
-    let sides = ledger::post_transfer(
-        tx,
-        NewTransfer {
-            uid: &claim.id,
-            kind: "EVENT_REWARD",
-            from: issuing_account(&gamer.client_id, gamer.gamer_id),
-            to: AccountKey {
-                kind: bucket,
-                client_id: &gamer.client_id,
-                owner_id: gamer.gamer_id,
-            },
-            amount: claim.amount,
-            now,
+    })
+}
+
+fn reward_transfer<'a>(
+    gamer: &'a SessionGamerRow,
+    claim: &'a ClaimRow,
+    bucket: &'static str,
+    now: i64,
+) -> NewTransfer<'a> {
+    NewTransfer {
+        uid: &claim.id,
+        kind: "EVENT_REWARD",
+        from: issuing_account(&gamer.client_id, gamer.gamer_id),
+        to: AccountKey {
+            kind: bucket,
+            client_id: &gamer.client_id,
+            owner_id: gamer.gamer_id,
         },
-    )
-    .await?
-    .ok_or_else(|| anyhow::anyhow!("issuing accounts are never refused a debit"))?;
+        amount: claim.amount,
+        now,
+    }
+}
+
+fn reward_entry(
+    gamer: &SessionGamerRow,
+    event: &EventRow,
+    claim: &ClaimRow,
+    sides: TransferSides,
+    now: i64,
+) -> WalletEntryRow {
     let name = if event.event_name.is_empty() {
         event.event_type.clone()
     } else {
         event.event_name.clone()
     };
-    ledger::insert_wallet_entry(
-        tx,
-        &WalletEntryRow {
-            id: 0,
-            uid: claim.id.clone(),
-            gamer_id: gamer.gamer_id,
-            kind: "EVENT_REWARD".to_owned(),
-            direction: "CREDIT".to_owned(),
-            amount: claim.amount,
-            from_address: sides.from_address,
-            to_address: sides.to_address,
-            name,
-            description: format!("Reward for {}", event.event_type),
-            sync_status: "COMPLETED".to_owned(),
-            created_at: now,
-        },
-    )
-    .await?;
-    Ok(claim)
+    WalletEntryRow {
+        id: 0,
+        uid: claim.id.clone(),
+        gamer_id: gamer.gamer_id,
+        kind: "EVENT_REWARD".to_owned(),
+        direction: "CREDIT".to_owned(),
+        amount: claim.amount,
+        from_address: sides.from_address,
+        to_address: sides.to_address,
+        name,
+        description: format!("Reward for {}", event.event_type),
+        sync_status: "COMPLETED".to_owned(),
+        created_at: now,
+    }
+}
+
+/// The claim on SQLite: the same steps on the group-commit writer's connection,
+/// inside the savepoint the writer gives it (one writer: no gamer lock needed, the
+/// claims of a batch run one after another).
+fn claim_on_writer(
+    conn: &rusqlite::Connection,
+    gamer: &SessionGamerRow,
+    event_id: &str,
+    key: Option<&IdempotencyKey>,
+    fingerprint: &str,
+    now: i64,
+) -> Result<Reward> {
+    if let Some(previous) =
+        idempotency::replay_on_writer::<ClaimRow>(conn, gamer.gamer_id, key, fingerprint, now)?
+    {
+        return Ok(Reward {
+            claim: previous,
+            replayed: true,
+        });
+    }
+    let event = lite::find_event(conn, &gamer.client_id, event_id)?.ok_or(Error::NotFound)?;
+    let window_start = window_start(&event, now)?;
+    let history = lite::claim_history(
+        conn,
+        gamer.gamer_id,
+        &event.id,
+        window_start,
+        &event.activity_trace_activity_id,
+    )?;
+    let watermark = judge(&event, &history, now)?;
+    if event.total_budget.is_some() && !lite::spend_budget(conn, &event.id, event.reward_amount)? {
+        return Err(Error::BudgetExhausted);
+    }
+    let claim = lite::insert_claim(
+        conn,
+        &gamer.client_id,
+        gamer.gamer_id,
+        &new_claim(&event, watermark, now),
+    )?;
+    if claim.amount > 0 {
+        let transfer = reward_transfer(gamer, &claim, reward_bucket(&event)?, now);
+        let sides = lite::post_transfer(conn, &transfer)?
+            .ok_or_else(|| anyhow::anyhow!("issuing accounts are never refused a debit"))?;
+        lite::insert_wallet_entry(conn, &reward_entry(gamer, &event, &claim, sides, now))?;
+    }
+    idempotency::remember_on_writer(conn, gamer.gamer_id, key, fingerprint, 201, &claim, now)?;
+    Ok(Reward {
+        claim,
+        replayed: false,
+    })
 }
 
 /// One page of the gamer's rewards, newest first, and the next page's cursor.

@@ -109,6 +109,29 @@ impl From<sqlx::Error> for Error {
     }
 }
 
+impl From<rusqlite::Error> for Error {
+    fn from(error: rusqlite::Error) -> Error {
+        use rusqlite::ErrorCode as C;
+        match error.sqlite_error_code() {
+            Some(C::DatabaseBusy | C::DatabaseLocked) => Error::Busy,
+            Some(C::CannotOpen | C::DiskFull | C::SystemIoFailure | C::NotADatabase) => {
+                tracing::warn!(%error, "database unavailable");
+                Error::Unavailable
+            }
+            _ => Error::Internal(anyhow::Error::new(error)),
+        }
+    }
+}
+
+impl From<crate::storage::lite::WriteFailed> for Error {
+    /// The batch holding the write did not commit (or the writer is gone): nothing
+    /// was written, and the caller may retry.
+    fn from(error: crate::storage::lite::WriteFailed) -> Error {
+        tracing::warn!(%error, "a write was not committed");
+        Error::Unavailable
+    }
+}
+
 /// Runs a transaction body again when it failed only because of contention
 /// (PostgreSQL deadlock or serialization failure, SQLite busy), so that a valid
 /// request is never refused because another one touched the same rows.

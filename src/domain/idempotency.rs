@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::text::{check_required_text, TextKind};
 use super::{Error, Result};
 use crate::storage::idempotency::{self as store, IdempotencyRow};
+use crate::storage::lite::claims as lite;
 use crate::storage::Tx;
 
 /// How long a key is remembered, nanoseconds.
@@ -43,12 +44,7 @@ pub async fn replay<T: DeserializeOwned>(
     let Some(row) = store::find_key(tx, gamer_id, &key.0, since).await? else {
         return Ok(None);
     };
-    if row.fingerprint != fingerprint {
-        return Err(Error::IdempotencyKeyReused);
-    }
-    let outcome = serde_json::from_str(&row.response)
-        .map_err(|error| anyhow::anyhow!("stored idempotent response is unreadable: {error}"))?;
-    Ok(Some(outcome))
+    decode(&row, fingerprint).map(Some)
 }
 
 /// Records the successful outcome of the request made with `key`.
@@ -64,11 +60,70 @@ pub async fn remember<T: Serialize>(
     let Some(key) = key else {
         return Ok(());
     };
-    let row = IdempotencyRow {
+    let row = record(fingerprint, status_code, outcome)?;
+    store::insert_key(tx, gamer_id, &key.0, &row, now).await?;
+    Ok(())
+}
+
+/// [`replay`] on the SQLite writer's connection.
+pub fn replay_on_writer<T: DeserializeOwned>(
+    conn: &rusqlite::Connection,
+    gamer_id: i64,
+    key: Option<&IdempotencyKey>,
+    fingerprint: &str,
+    now: i64,
+) -> Result<Option<T>> {
+    let Some(key) = key else {
+        return Ok(None);
+    };
+    let since = now - KEY_LIFETIME_NANOS;
+    let Some(row) = lite::find_key(conn, gamer_id, &key.0, since)? else {
+        return Ok(None);
+    };
+    decode(&row, fingerprint).map(Some)
+}
+
+/// [`remember`] on the SQLite writer's connection.
+pub fn remember_on_writer<T: Serialize>(
+    conn: &rusqlite::Connection,
+    gamer_id: i64,
+    key: Option<&IdempotencyKey>,
+    fingerprint: &str,
+    status_code: u16,
+    outcome: &T,
+    now: i64,
+) -> Result<()> {
+    let Some(key) = key else {
+        return Ok(());
+    };
+    lite::insert_key(
+        conn,
+        gamer_id,
+        &key.0,
+        &record(fingerprint, status_code, outcome)?,
+        now,
+    )?;
+    Ok(())
+}
+
+/// The stored outcome, if it was stored for the same request.
+fn decode<T: DeserializeOwned>(row: &IdempotencyRow, fingerprint: &str) -> Result<T> {
+    if row.fingerprint != fingerprint {
+        return Err(Error::IdempotencyKeyReused);
+    }
+    serde_json::from_str(&row.response).map_err(|error| {
+        anyhow::anyhow!("stored idempotent response is unreadable: {error}").into()
+    })
+}
+
+fn record<T: Serialize>(
+    fingerprint: &str,
+    status_code: u16,
+    outcome: &T,
+) -> Result<IdempotencyRow> {
+    Ok(IdempotencyRow {
         fingerprint: fingerprint.to_owned(),
         status_code: i64::from(status_code),
         response: serde_json::to_string(outcome).map_err(anyhow::Error::from)?,
-    };
-    store::insert_key(tx, gamer_id, &key.0, &row, now).await?;
-    Ok(())
+    })
 }

@@ -26,8 +26,24 @@ pub struct ClaimRow {
     pub updated_at: i64,
 }
 
-const CLAIM_COLUMNS: &str =
-    "seq, id, event_id, amount, status, trace_watermark, created_at, updated_at";
+/// The columns of a [`ClaimRow`], in its field order.
+macro_rules! claim_columns {
+    () => {
+        "seq, id, event_id, amount, status, trace_watermark, created_at, updated_at"
+    };
+}
+
+const CLAIM_COLUMNS: &str = claim_columns!();
+
+/// [`insert_claim`]: `$1` id, `$2` client, `$3` gamer, `$4` event, `$5` amount,
+/// `$6` status, `$7` trace watermark, `$8` time.
+pub const INSERT_CLAIM_SQL: &str = concat!(
+    "insert into claims (id, client_id, gamer_id, event_id, amount, status, trace_watermark,
+                         created_at, updated_at)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+     returning ",
+    claim_columns!()
+);
 
 /// What the claim policies need to know about a gamer's past, read in one query.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -44,17 +60,8 @@ pub struct ClaimHistory {
     pub newest_drop: Option<i64>,
 }
 
-/// The gamer's claim history for an event: latest claim, claims since
-/// `window_start` (pass `i64::MAX` to skip counting), and newest tracker drops.
-pub async fn claim_history(
-    tx: &mut Tx,
-    gamer_id: i64,
-    event_id: &str,
-    window_start: i64,
-    trace_event_id: &str,
-) -> Result<ClaimHistory, sqlx::Error> {
-    sqlx::query_as(
-        "select
+/// [`claim_history`]: `$1` gamer, `$2` event, `$3` window start, `$4` trace event id.
+pub const CLAIM_HISTORY_SQL: &str = "select
              (select created_at from claims
               where gamer_id = $1 and event_id = $2
               order by seq desc limit 1) as last_claim_at,
@@ -66,30 +73,41 @@ pub async fn claim_history(
              (select max(id) from tracker_drops
               where gamer_id = $1 and event_id = $4) as trace_drop,
              (select max(id) from tracker_drops
-              where gamer_id = $1) as newest_drop",
-    )
-    .bind(gamer_id)
-    .bind(event_id)
-    .bind(window_start)
-    .bind(trace_event_id)
-    .fetch_one(&mut **tx)
-    .await
+              where gamer_id = $1) as newest_drop";
+
+/// The gamer's claim history for an event: latest claim, claims since
+/// `window_start` (pass `i64::MAX` to skip counting), and newest tracker drops.
+pub async fn claim_history(
+    tx: &mut Tx,
+    gamer_id: i64,
+    event_id: &str,
+    window_start: i64,
+    trace_event_id: &str,
+) -> Result<ClaimHistory, sqlx::Error> {
+    sqlx::query_as(CLAIM_HISTORY_SQL)
+        .bind(gamer_id)
+        .bind(event_id)
+        .bind(window_start)
+        .bind(trace_event_id)
+        .fetch_one(&mut **tx)
+        .await
 }
+
+/// [`spend_budget`]: `$1` event id, `$2` amount.
+pub const SPEND_BUDGET_SQL: &str = "update events
+         set paid_out = paid_out + $2
+         where id = $1
+           and total_budget is not null
+           and paid_out + $2 <= total_budget";
 
 /// Adds `amount` to a budgeted event's payout if the budget covers it; false
 /// (nothing written) when it does not.
 pub async fn spend_budget(tx: &mut Tx, event_id: &str, amount: i64) -> Result<bool, sqlx::Error> {
-    let result = sqlx::query(
-        "update events
-         set paid_out = paid_out + $2
-         where id = $1
-           and total_budget is not null
-           and paid_out + $2 <= total_budget",
-    )
-    .bind(event_id)
-    .bind(amount)
-    .execute(&mut **tx)
-    .await?;
+    let result = sqlx::query(SPEND_BUDGET_SQL)
+        .bind(event_id)
+        .bind(amount)
+        .execute(&mut **tx)
+        .await?;
     Ok(result.rows_affected() == 1)
 }
 
@@ -100,22 +118,17 @@ pub async fn insert_claim(
     gamer_id: i64,
     claim: &ClaimRow,
 ) -> Result<ClaimRow, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "insert into claims (id, client_id, gamer_id, event_id, amount, status, trace_watermark,
-                             created_at, updated_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $8)
-         returning {CLAIM_COLUMNS}"
-    ))
-    .bind(&claim.id)
-    .bind(client_id)
-    .bind(gamer_id)
-    .bind(&claim.event_id)
-    .bind(claim.amount)
-    .bind(&claim.status)
-    .bind(claim.trace_watermark)
-    .bind(claim.created_at)
-    .fetch_one(&mut **tx)
-    .await
+    sqlx::query_as(INSERT_CLAIM_SQL)
+        .bind(&claim.id)
+        .bind(client_id)
+        .bind(gamer_id)
+        .bind(&claim.event_id)
+        .bind(claim.amount)
+        .bind(&claim.status)
+        .bind(claim.trace_watermark)
+        .bind(claim.created_at)
+        .fetch_one(&mut **tx)
+        .await
 }
 
 /// One page of a gamer's claims, newest first, with `seq` below `before`.

@@ -54,10 +54,24 @@ pub struct EventRow {
     pub updated_at: i64,
 }
 
-const EVENT_COLUMNS: &str = "seq, id, client_id, event_type, event_name, event_description,
+/// The columns of an [`EventRow`], in its field order.
+macro_rules! event_columns {
+    () => {
+        "seq, id, client_id, event_type, event_name, event_description,
     reward_amount, reward_category, entity_type, entity_id, is_active,
     is_activity_trace_enabled, activity_trace_activity_id, max_claims_per_user, claim_period,
-    cooldown_seconds, total_budget, starts_at, ends_at, paid_out, created_at, updated_at";
+    cooldown_seconds, total_budget, starts_at, ends_at, paid_out, created_at, updated_at"
+    };
+}
+
+const EVENT_COLUMNS: &str = event_columns!();
+
+/// A live event of a client: `$1` event id, `$2` client id.
+pub const FIND_EVENT_SQL: &str = concat!(
+    "select ",
+    event_columns!(),
+    " from events where id = $1 and client_id = $2 and is_deleted = 0"
+);
 
 type EventQuery<'q> = sqlx::query::QueryAs<'q, sqlx::Any, EventRow, sqlx::any::AnyArguments<'q>>;
 
@@ -137,17 +151,11 @@ pub async fn find_event<'e>(
     client_id: &str,
     id: &str,
 ) -> Result<Option<EventRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "select {EVENT_COLUMNS}
-         from events
-         where id = $1
-           and client_id = $2
-           and is_deleted = 0"
-    ))
-    .bind(id)
-    .bind(client_id)
-    .fetch_optional(executor)
-    .await
+    sqlx::query_as(FIND_EVENT_SQL)
+        .bind(id)
+        .bind(client_id)
+        .fetch_optional(executor)
+        .await
 }
 
 /// One page of the live events of `client_id`, newest first, those with `seq`

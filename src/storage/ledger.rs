@@ -83,6 +83,34 @@ pub struct TransferSides {
     pub to_address: String,
 }
 
+/// [`post_transfer`]'s guarded debit: `$1` amount, `$2`-`$4` account key, `$5` time.
+pub const DEBIT_SQL: &str = "update accounts
+         set balance = balance - $1, updated_at = $5
+         where kind = $2
+           and client_id = $3
+           and owner_id = $4
+           and (kind = 'ISSUING' or balance >= $1)
+         returning id, address";
+
+/// [`post_transfer`]'s credit: `$1` amount, `$2`-`$4` account key, `$5` time.
+pub const CREDIT_SQL: &str = "update accounts
+         set balance = balance + $1, updated_at = $5
+         where kind = $2
+           and client_id = $3
+           and owner_id = $4
+         returning id, address";
+
+/// [`post_transfer`]'s transfer row: `$1` uid, `$2` kind, `$3` debit, `$4` credit, `$5` amount, `$6` time.
+pub const INSERT_TRANSFER_SQL: &str =
+    "insert into transfers (uid, kind, debit_account_id, credit_account_id, amount, created_at)
+         values ($1, $2, $3, $4, $5, $6)";
+
+/// [`insert_wallet_entry`]: `$1`-`$11` the entry's columns after `id`, in order.
+pub const INSERT_WALLET_ENTRY_SQL: &str =
+    "insert into wallet_entries (uid, gamer_id, kind, direction, amount, from_address,
+                                     to_address, name, description, sync_status, created_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+
 /// Writes a transfer with both balance changes. The debit is guarded: an account
 /// that may not go negative is debited only if it holds the amount. `None` (and
 /// nothing written) when the guard refuses; the caller's error rolls back.
@@ -90,52 +118,34 @@ pub async fn post_transfer(
     tx: &mut Tx,
     transfer: NewTransfer<'_>,
 ) -> Result<Option<TransferSides>, sqlx::Error> {
-    let debited: Option<(i64, String)> = sqlx::query_as(
-        "update accounts
-         set balance = balance - $1, updated_at = $5
-         where kind = $2
-           and client_id = $3
-           and owner_id = $4
-           and (kind = 'ISSUING' or balance >= $1)
-         returning id, address",
-    )
-    .bind(transfer.amount)
-    .bind(transfer.from.kind)
-    .bind(transfer.from.client_id)
-    .bind(transfer.from.owner_id)
-    .bind(transfer.now)
-    .fetch_optional(&mut **tx)
-    .await?;
+    let debited: Option<(i64, String)> = sqlx::query_as(DEBIT_SQL)
+        .bind(transfer.amount)
+        .bind(transfer.from.kind)
+        .bind(transfer.from.client_id)
+        .bind(transfer.from.owner_id)
+        .bind(transfer.now)
+        .fetch_optional(&mut **tx)
+        .await?;
     let Some((debit_id, from_address)) = debited else {
         return Ok(None);
     };
-    let (credit_id, to_address): (i64, String) = sqlx::query_as(
-        "update accounts
-         set balance = balance + $1, updated_at = $5
-         where kind = $2
-           and client_id = $3
-           and owner_id = $4
-         returning id, address",
-    )
-    .bind(transfer.amount)
-    .bind(transfer.to.kind)
-    .bind(transfer.to.client_id)
-    .bind(transfer.to.owner_id)
-    .bind(transfer.now)
-    .fetch_one(&mut **tx)
-    .await?;
-    sqlx::query(
-        "insert into transfers (uid, kind, debit_account_id, credit_account_id, amount, created_at)
-         values ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(transfer.uid)
-    .bind(transfer.kind)
-    .bind(debit_id)
-    .bind(credit_id)
-    .bind(transfer.amount)
-    .bind(transfer.now)
-    .execute(&mut **tx)
-    .await?;
+    let (credit_id, to_address): (i64, String) = sqlx::query_as(CREDIT_SQL)
+        .bind(transfer.amount)
+        .bind(transfer.to.kind)
+        .bind(transfer.to.client_id)
+        .bind(transfer.to.owner_id)
+        .bind(transfer.now)
+        .fetch_one(&mut **tx)
+        .await?;
+    sqlx::query(INSERT_TRANSFER_SQL)
+        .bind(transfer.uid)
+        .bind(transfer.kind)
+        .bind(debit_id)
+        .bind(credit_id)
+        .bind(transfer.amount)
+        .bind(transfer.now)
+        .execute(&mut **tx)
+        .await?;
     Ok(Some(TransferSides {
         from_address,
         to_address,
@@ -217,24 +227,20 @@ pub struct WalletEntryRow {
 
 /// Appends a line to a gamer's wallet history (`id` is assigned).
 pub async fn insert_wallet_entry(tx: &mut Tx, entry: &WalletEntryRow) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "insert into wallet_entries (uid, gamer_id, kind, direction, amount, from_address,
-                                     to_address, name, description, sync_status, created_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(&entry.uid)
-    .bind(entry.gamer_id)
-    .bind(&entry.kind)
-    .bind(&entry.direction)
-    .bind(entry.amount)
-    .bind(&entry.from_address)
-    .bind(&entry.to_address)
-    .bind(&entry.name)
-    .bind(&entry.description)
-    .bind(&entry.sync_status)
-    .bind(entry.created_at)
-    .execute(&mut **tx)
-    .await?;
+    sqlx::query(INSERT_WALLET_ENTRY_SQL)
+        .bind(&entry.uid)
+        .bind(entry.gamer_id)
+        .bind(&entry.kind)
+        .bind(&entry.direction)
+        .bind(entry.amount)
+        .bind(&entry.from_address)
+        .bind(&entry.to_address)
+        .bind(&entry.name)
+        .bind(&entry.description)
+        .bind(&entry.sync_status)
+        .bind(entry.created_at)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 

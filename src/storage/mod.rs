@@ -18,6 +18,7 @@ pub mod idempotency;
 pub mod keys;
 pub mod kgen_accounts;
 pub mod ledger;
+pub mod lite;
 pub mod otp;
 pub mod sessions;
 pub mod settings;
@@ -85,6 +86,8 @@ pub struct Db {
     changes: Arc<changes::WalletChanges>,
     /// PostgreSQL only: where to listen for other servers' wallet changes.
     listen_url: Option<Arc<str>>,
+    /// SQLite only: the group-commit writer of claims and sessions.
+    lite: Option<lite::LiteWriter>,
 }
 
 impl std::fmt::Debug for Db {
@@ -143,6 +146,7 @@ impl Db {
                 backend,
                 changes: Arc::new(changes::WalletChanges::new(true)),
                 listen_url: None,
+                lite: Some(lite::LiteWriter::open(sqlite_path(&url))?),
             },
             Backend::Postgres => {
                 let shared = pool(settings.max_connections.max(2));
@@ -152,6 +156,7 @@ impl Db {
                     backend,
                     changes: Arc::new(changes::WalletChanges::new(false)),
                     listen_url: Some(url.into()),
+                    lite: None,
                 }
             }
         };
@@ -191,6 +196,11 @@ impl Db {
         &self.writer
     }
 
+    /// On SQLite, the group-commit writer that runs claims and new sessions.
+    pub fn lite(&self) -> Option<&lite::LiteWriter> {
+        self.lite.as_ref()
+    }
+
     /// Which gamer wallets changed: note a generation before reading a wallet.
     pub fn wallet_changes(&self) -> &changes::WalletChanges {
         &self.changes
@@ -223,6 +233,15 @@ impl Db {
         self.writer.close().await;
         self.reader.close().await;
     }
+}
+
+/// The file of a `sqlite:` URL (`sqlite://FILE?options` or `sqlite:FILE`).
+fn sqlite_path(url: &str) -> &str {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    rest.split('?').next().unwrap_or(rest)
 }
 
 /// Whether a database error means "try the transaction again": a PostgreSQL

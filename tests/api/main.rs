@@ -7,6 +7,7 @@ mod claims;
 mod cli;
 mod crash;
 mod events;
+mod group_commit;
 mod hardening;
 mod helpers;
 mod http_basics;

@@ -1,0 +1,361 @@
+//! The SQLite group-commit writer: one thread owns a rusqlite connection (WAL,
+//! `synchronous = FULL`) and runs every claim and new-gamer session. It takes all
+//! the write jobs queued since its last commit and runs them in ONE transaction,
+//! each inside its own savepoint: a job that fails (a refused claim) rolls back to
+//! its savepoint alone and its neighbours keep their writes. One commit (one fsync)
+//! covers the batch; only then does each caller get its answer. If the commit
+//! fails, every member of the batch is told so and nothing of it is written.
+//!
+//! The batch size adapts by itself: a lone job is run at once (nothing waits for
+//! company); jobs that arrive while a commit is being synced queue up and form the
+//! next batch. sqlx keeps serving reads and the rarer writes; those take SQLite's
+//! write lock through `busy_timeout` like any second writer.
+
+pub mod claims;
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use rusqlite::{Connection, ToSql};
+use tokio::sync::{mpsc, oneshot};
+
+/// Most jobs committed together.
+const MAX_BATCH: usize = 512;
+
+/// Jobs waiting for the writer at most (then callers wait to enqueue).
+const QUEUE: usize = 8192;
+
+/// Why a job got no answer of its own.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteFailed {
+    /// The batch holding the job did not commit: nothing of it was written.
+    #[error("the batch did not commit: {0}")]
+    NotCommitted(String),
+    /// The writer thread is gone.
+    #[error("the SQLite writer has stopped")]
+    Stopped,
+}
+
+/// A queued job: its work, then its answer once the batch's fate is known.
+trait Job: Send {
+    /// Runs the work; whether its writes stay.
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Its writes were rolled back after all: it must not answer success.
+    fn lose(&mut self);
+    /// Answers the caller: `Ok` once the batch committed, else why not.
+    fn answer(self: Box<Self>, committed: Result<(), String>);
+}
+
+struct Pending<F, T, E> {
+    work: Option<F>,
+    result: Option<Result<T, E>>,
+    reply: oneshot::Sender<Result<Result<T, E>, String>>,
+}
+
+impl<F, T, E> Job for Pending<F, T, E>
+where
+    F: FnOnce(&Connection) -> Result<T, E> + Send,
+    T: Send,
+    E: Send,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        let Some(work) = self.work.take() else {
+            return false;
+        };
+        let result = work(conn);
+        let keep = result.is_ok();
+        self.result = Some(result);
+        keep
+    }
+
+    fn lose(&mut self) {
+        self.result = None;
+    }
+
+    fn answer(self: Box<Self>, committed: Result<(), String>) {
+        let answer = match (committed, self.result) {
+            (Ok(()), Some(result)) => Ok(result),
+            (Ok(()), None) => Err("the job did not run".to_owned()),
+            (Err(why), _) => Err(why),
+        };
+        let _ = self.reply.send(answer);
+    }
+}
+
+/// Handle of the writer thread; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct LiteWriter {
+    jobs: mpsc::Sender<Box<dyn Job>>,
+    faults: Arc<AtomicU32>,
+    /// Taken by the writer before it forms a batch; a test holds it to let jobs
+    /// queue up, so that they form one batch.
+    gate: Arc<Mutex<()>>,
+    /// The most jobs one batch has held.
+    largest_batch: Arc<AtomicUsize>,
+}
+
+impl LiteWriter {
+    /// Opens the writer's own connection to the SQLite file at `path` and starts
+    /// its thread.
+    pub fn open(path: &str) -> anyhow::Result<LiteWriter> {
+        let conn = Connection::open(path)?;
+        conn.execute_batch(
+            "pragma journal_mode = wal; pragma synchronous = full; pragma foreign_keys = on;",
+        )?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.set_prepared_statement_cache_capacity(64);
+        let faults = Arc::new(AtomicU32::new(0));
+        let hook_faults = Arc::clone(&faults);
+        // A commit hook that returns true turns the commit into a rollback: how a
+        // test makes a batch's commit fail for real (see `fail_next_commits`).
+        conn.commit_hook(Some(move || {
+            hook_faults
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        }));
+        let (jobs, queue) = mpsc::channel(QUEUE);
+        let writer = LiteWriter {
+            jobs,
+            faults,
+            gate: Arc::default(),
+            largest_batch: Arc::default(),
+        };
+        let (gate, largest) = (Arc::clone(&writer.gate), Arc::clone(&writer.largest_batch));
+        std::thread::Builder::new()
+            .name("kgen-sqlite-writer".into())
+            .spawn(move || run(&conn, queue, &gate, &largest))?;
+        Ok(writer)
+    }
+
+    /// Runs `work` inside the next batch and returns its result after the batch
+    /// committed. An `Err` from `work` rolls back its own writes only.
+    pub async fn write<T, E>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+    ) -> Result<Result<T, E>, WriteFailed>
+    where
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job: Box<dyn Job> = Box::new(Pending {
+            work: Some(work),
+            result: None,
+            reply,
+        });
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| WriteFailed::Stopped)?;
+        match answer.await {
+            Ok(Ok(result)) => Ok(result),
+            Ok(Err(why)) => Err(WriteFailed::NotCommitted(why)),
+            Err(_) => Err(WriteFailed::Stopped),
+        }
+    }
+
+    /// Makes the next `count` batch commits fail (SQLite rolls them back): for
+    /// tests of what callers see when a commit fails.
+    #[doc(hidden)]
+    pub fn fail_next_commits(&self, count: u32) {
+        self.faults.store(count, Ordering::SeqCst);
+    }
+
+    /// Holds the writer before its next batch until the guard is dropped, so that
+    /// the jobs sent meanwhile form one batch: for tests.
+    #[doc(hidden)]
+    pub fn hold(&self) -> Hold<'_> {
+        Hold(self.gate.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Jobs waiting in the queue (not counting one the writer has taken).
+    pub fn queued(&self) -> usize {
+        self.jobs.max_capacity() - self.jobs.capacity()
+    }
+
+    /// The most jobs one batch has held so far.
+    pub fn largest_batch(&self) -> usize {
+        self.largest_batch.load(Ordering::Relaxed)
+    }
+}
+
+/// Keeps the writer from forming its next batch while it lives (see
+/// [`LiteWriter::hold`]). Holding it across an await is its purpose: the writer is
+/// a thread of its own, never a task that the holder could block.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Hold<'a>(#[allow(dead_code)] MutexGuard<'a, ()>);
+
+/// The writer thread: a batch per wake-up, until every handle is dropped.
+fn run(
+    conn: &Connection,
+    mut queue: mpsc::Receiver<Box<dyn Job>>,
+    gate: &Mutex<()>,
+    largest: &AtomicUsize,
+) {
+    while let Some(first) = queue.blocking_recv() {
+        drop(gate.lock().unwrap_or_else(PoisonError::into_inner));
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        largest.fetch_max(batch.len(), Ordering::Relaxed);
+        run_batch(conn, batch);
+    }
+}
+
+/// One transaction for the batch, a savepoint per job, one commit.
+fn run_batch(conn: &Connection, mut batch: Vec<Box<dyn Job>>) {
+    let committed = match conn.execute_batch("begin immediate") {
+        Ok(()) => {
+            let kept: Vec<bool> = batch.iter_mut().map(|job| run_job(conn, job)).collect();
+            commit(conn, kept.len())
+        }
+        Err(error) => {
+            tracing::error!(%error, "a write batch could not begin");
+            Err(error.to_string())
+        }
+    };
+    for job in batch {
+        job.answer(committed.clone());
+    }
+}
+
+fn commit(conn: &Connection, jobs: usize) -> Result<(), String> {
+    match conn.execute_batch("commit") {
+        Ok(()) => Ok(()),
+        Err(error) => {
+            tracing::error!(%error, jobs, "a write batch did not commit");
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("rollback");
+            }
+            Err(error.to_string())
+        }
+    }
+}
+
+/// Runs one job inside its savepoint; a failed (or panicking) job rolls back alone.
+fn run_job(conn: &Connection, job: &mut Box<dyn Job>) -> bool {
+    if let Err(error) = conn.execute_batch("savepoint job") {
+        tracing::error!(%error, "a write job got no savepoint");
+        return false;
+    }
+    let keep = std::panic::catch_unwind(AssertUnwindSafe(|| job.run(conn))).unwrap_or_else(|_| {
+        tracing::error!("a write job panicked");
+        false
+    });
+    let end = if keep {
+        conn.execute_batch("release job")
+    } else {
+        conn.execute_batch("rollback to job; release job")
+    };
+    if let Err(error) = end {
+        tracing::error!(%error, "ending a job's savepoint failed");
+        let _ = conn.execute_batch("rollback to job; release job");
+        job.lose();
+        return false;
+    }
+    keep
+}
+
+/// Runs a prepared, cached statement with `$1`…`$n` bound to `params` by name (the
+/// SQL the sqlx functions use, where `$2` may come before `$1`).
+pub fn statement<'c>(
+    conn: &'c Connection,
+    sql: &str,
+    params: &[&dyn ToSql],
+) -> rusqlite::Result<rusqlite::CachedStatement<'c>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    for (i, value) in params.iter().enumerate() {
+        let name = format!("${}", i + 1);
+        if let Some(index) = stmt.parameter_index(&name)? {
+            stmt.raw_bind_parameter(index, value)?;
+        }
+    }
+    Ok(stmt)
+}
+
+/// Runs a write statement; the number of rows it changed.
+pub fn execute(conn: &Connection, sql: &str, params: &[&dyn ToSql]) -> rusqlite::Result<usize> {
+    statement(conn, sql, params)?.raw_execute()
+}
+
+/// The first row of a query, mapped, if any.
+pub fn query_row<T>(
+    conn: &Connection,
+    sql: &str,
+    params: &[&dyn ToSql],
+    map: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Option<T>> {
+    let mut stmt = statement(conn, sql, params)?;
+    let mut rows = stmt.raw_query();
+    match rows.next()? {
+        Some(row) => map(row).map(Some),
+        None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A job that wrote and then failed is rolled back to its savepoint alone: the
+    /// writes of the jobs before and after it in the same batch are committed.
+    #[tokio::test]
+    async fn a_failed_job_rolls_back_alone_inside_its_batch() {
+        // Arrange: a table, and the writer held so that three jobs form one batch.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let writer = LiteWriter::open(path.to_str().unwrap()).unwrap();
+        writer
+            .write(|conn| conn.execute_batch("create table t (v text)"))
+            .await
+            .unwrap()
+            .unwrap();
+        let insert = |value: &'static str, fail: bool| {
+            let writer = writer.clone();
+            tokio::spawn(async move {
+                writer
+                    .write(move |conn| {
+                        conn.execute("insert into t (v) values (?1)", [value])?;
+                        if fail {
+                            return Err(rusqlite::Error::QueryReturnedNoRows);
+                        }
+                        Ok(())
+                    })
+                    .await
+            })
+        };
+        let hold = writer.hold();
+
+        // Act
+        let jobs = [insert("a", false), insert("b", true), insert("c", false)];
+        while writer.queued() < 2 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        drop(hold);
+        let mut results = Vec::new();
+        for job in jobs {
+            results.push(job.await.unwrap().unwrap().is_ok());
+        }
+
+        // Assert
+        assert_eq!(results, [true, false, true]);
+        assert_eq!(writer.largest_batch(), 3);
+        let values: Vec<String> = writer
+            .write(|conn| {
+                let mut stmt = conn.prepare("select v from t order by v")?;
+                let rows = stmt.query_map([], |row| row.get(0))?;
+                rows.collect::<rusqlite::Result<Vec<String>>>()
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(values, ["a", "c"]);
+    }
+}
