@@ -120,11 +120,6 @@ async fn check_policies(
     {
         return Err(Error::ClaimLimitReached);
     }
-    if event.total_budget.is_some()
-        && !store::spend_budget(tx, &event.id, event.reward_amount).await?
-    {
-        return Err(Error::BudgetExhausted);
-    }
     Ok(history.newest_drop)
 }
 
@@ -152,6 +147,11 @@ async fn grant(
         },
     )
     .await?;
+    // The budget is the last rule, checked after the claim row exists so that a
+    // budget added to the event concurrently counts this claim (see `count_payout`).
+    if !store::count_payout(tx, &event.id, claim.amount).await? {
+        return Err(Error::BudgetExhausted);
+    }
     if claim.amount == 0 {
         // Transfers are positive: a zero reward is a claim without a transfer.
         return Ok(claim);

@@ -76,21 +76,25 @@ pub async fn claim_history(
     .await
 }
 
-/// Adds `amount` to a budgeted event's payout if the budget covers it; false
-/// (nothing written) when it does not.
-pub async fn spend_budget(tx: &mut Tx, event_id: &str, amount: i64) -> Result<bool, sqlx::Error> {
-    let result = sqlx::query(
+/// Adds a claim's reward to its event's payout, after the claim row is written:
+/// false when the event has a budget that this would exceed (the caller rolls
+/// back). An event without a budget is not written, so its claims never contend on
+/// its row; a budget added meanwhile waits for this claim, then counts it
+/// (`storage::events::claimed_total`), and a claim written after that sees the
+/// budget here.
+pub async fn count_payout(tx: &mut Tx, event_id: &str, amount: i64) -> Result<bool, sqlx::Error> {
+    let within: Option<i64> = sqlx::query_scalar(
         "update events
          set paid_out = paid_out + $2
          where id = $1
            and total_budget is not null
-           and paid_out + $2 <= total_budget",
+         returning case when paid_out <= total_budget then 1 else 0 end",
     )
     .bind(event_id)
     .bind(amount)
-    .execute(&mut **tx)
+    .fetch_optional(&mut **tx)
     .await?;
-    Ok(result.rows_affected() == 1)
+    Ok(within != Some(0))
 }
 
 /// Inserts a claim.
