@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use super::text::{check_required_text, TextKind};
+use super::text::{check_required_text, check_text, TextKind};
 use super::{Error, Result};
 use crate::storage::sessions::SessionGamerRow;
 use crate::storage::tracker::{self, NewDrop};
@@ -20,11 +20,16 @@ pub const EVENT_ID_CHARS_MAX: usize = 128;
 
 /// Checks the path's event id: 1 to 128 characters, no control characters.
 pub fn check_event_id(event_id: &str) -> Result<()> {
-    check_required_text("eventID", event_id, EVENT_ID_CHARS_MAX, TextKind::Line)
+    check_required_text(
+        "eventID",
+        event_id,
+        EVENT_ID_CHARS_MAX,
+        TextKind::Identifier,
+    )
 }
 
-/// Checks a drop's attributes: at most 64, names of 1 to 64 characters, values
-/// strings of at most 1024 characters or numbers.
+/// Checks a drop's attributes: at most 64, names of 1 to 64 characters (not blank,
+/// no invisible characters), values strings of at most 1024 characters or numbers.
 pub fn check_attributes(attributes: &Map<String, Value>) -> Result<()> {
     let bad = |message: String| Err(Error::BadRequest(message));
     if attributes.len() > ATTRIBUTES_MAX {
@@ -34,12 +39,13 @@ pub fn check_attributes(attributes: &Map<String, Value>) -> Result<()> {
         ));
     }
     for (key, value) in attributes {
-        if key.is_empty() || key.chars().count() > KEY_CHARS_MAX {
+        if key.trim().is_empty() || key.chars().count() > KEY_CHARS_MAX {
             return bad(format!(
-                "attribute names must be 1 to {KEY_CHARS_MAX} characters: {:?}",
+                "attribute names must be 1 to {KEY_CHARS_MAX} characters, not blank: {:?}",
                 truncated(key)
             ));
         }
+        check_text("attribute name", key, KEY_CHARS_MAX, TextKind::Identifier)?;
         let kind = match value {
             Value::Number(_) => continue,
             Value::String(text) if text.chars().count() <= VALUE_CHARS_MAX => continue,

@@ -99,13 +99,7 @@ async fn check_policies(
         &event.activity_trace_activity_id,
     )
     .await?;
-    let watermark = judge(event, &history, now)?;
-    if event.total_budget.is_some()
-        && !store::spend_budget(tx, &event.id, event.reward_amount).await?
-    {
-        return Err(Error::BudgetExhausted);
-    }
-    Ok(watermark)
+    judge(event, &history, now)
 }
 
 /// Whether the event is open now, and since when its claim limit counts claims
@@ -126,7 +120,7 @@ fn window_start(event: &EventRow, now: i64) -> Result<i64> {
 }
 
 /// The policies that depend on the gamer's past (trace, cooldown, limit), in the
-/// contract's order; the budget comes after them. Returns the watermark to record.
+/// contract's order; the budget comes last, after the claim row is written. Returns the watermark to record.
 fn judge(event: &EventRow, history: &ClaimHistory, now: i64) -> Result<Option<i64>> {
     if event.is_activity_trace_enabled != 0 {
         let fresh = match (history.last_claim_at, history.trace_drop) {
@@ -166,6 +160,11 @@ async fn grant(
 ) -> Result<ClaimRow> {
     let claim = new_claim(event, trace_watermark, now);
     let claim = store::insert_claim(tx, &gamer.client_id, gamer.gamer_id, &claim).await?;
+    // The budget is the last rule, checked after the claim row exists so that a
+    // budget added to the event concurrently counts this claim (see `count_payout`).
+    if !store::count_payout(tx, &event.id, claim.amount).await? {
+        return Err(Error::BudgetExhausted);
+    }
     if claim.amount == 0 {
         // Transfers are positive: a zero reward is a claim without a transfer.
         return Ok(claim);
@@ -276,15 +275,16 @@ fn claim_on_writer(
         &event.activity_trace_activity_id,
     )?;
     let watermark = judge(&event, &history, now)?;
-    if event.total_budget.is_some() && !lite::spend_budget(conn, &event.id, event.reward_amount)? {
-        return Err(Error::BudgetExhausted);
-    }
     let claim = lite::insert_claim(
         conn,
         &gamer.client_id,
         gamer.gamer_id,
         &new_claim(&event, watermark, now),
     )?;
+    // Last rule, after the claim row, as in `grant`; a refusal rolls the row back.
+    if !lite::count_payout(conn, &event.id, claim.amount)? {
+        return Err(Error::BudgetExhausted);
+    }
     if claim.amount > 0 {
         let transfer = reward_transfer(gamer, &claim, reward_bucket(&event)?, now);
         let sides = lite::post_transfer(conn, &transfer)?

@@ -3,6 +3,7 @@
 //! applies the defaults and rules, and owns the upsert transaction.
 
 use super::cursor::Cursors;
+use super::error::retry_on_contention;
 use super::{Error, Result};
 use crate::storage::events::{self as store, EventRow};
 use crate::storage::{self, Db};
@@ -179,14 +180,32 @@ pub async fn upsert_event(db: &Db, client_id: &str, input: EventInput) -> Result
         }
         Some(id) => {
             let row = input.into_row(client_id, id, now);
-            let mut tx = db.begin().await?;
-            let updated = store::replace_event(&mut tx, &row)
-                .await?
-                .ok_or(Error::NotFound)?;
-            tx.commit().await?;
-            Ok(updated)
+            retry_on_contention(|| replace_event(db, &row)).await
         }
     }
+}
+
+/// Replaces a live event in one transaction, keeping what it has paid out: read
+/// from the locked row while it has a budget (each claim adds to it under the same
+/// row lock), counted from its claims when a budget is added. A budget below that
+/// is refused.
+async fn replace_event(db: &Db, row: &EventRow) -> Result<EventRow> {
+    let mut tx = db.begin().await?;
+    let locked = store::lock_event(&mut tx, &row.client_id, &row.id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let paid_out = match (locked.total_budget, row.total_budget) {
+        (None, Some(_)) => store::claimed_total(&mut tx, &row.id).await?,
+        _ => locked.paid_out,
+    };
+    if row.total_budget.is_some_and(|budget| budget < paid_out) {
+        return Err(Error::BudgetExhausted);
+    }
+    let updated = store::replace_event(&mut tx, row, paid_out)
+        .await?
+        .ok_or(Error::NotFound)?;
+    tx.commit().await?;
+    Ok(updated)
 }
 
 /// A live event of this client.

@@ -23,7 +23,7 @@ pub struct IdempotencyKey(String);
 impl IdempotencyKey {
     /// Parses the header value.
     pub fn parse(text: &str) -> Result<IdempotencyKey> {
-        check_required_text("Idempotency-Key", text, 255, TextKind::Line)?;
+        check_required_text("Idempotency-Key", text, 255, TextKind::Identifier)?;
         Ok(IdempotencyKey(text.to_owned()))
     }
 }

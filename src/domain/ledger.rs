@@ -61,6 +61,16 @@ impl Report {
                 c.unbalanced_withdrawals == 0,
                 format!("{} unbalanced withdrawals", c.unbalanced_withdrawals),
             ),
+            (
+                "no event has paid out more than its budget",
+                c.overspent_events == 0,
+                format!("{} events over budget", c.overspent_events),
+            ),
+            (
+                "every budgeted event's payout equals its claims' rewards",
+                c.miscounted_budgets == 0,
+                format!("{} events with a miscounted payout", c.miscounted_budgets),
+            ),
         ]
     }
 }

@@ -48,7 +48,8 @@ impl Purpose {
     }
 }
 
-/// The claims of an access token.
+/// The claims of an access token: exactly the contract's list. Nothing about the
+/// linked phone or KGeN account rides in a token, which the front end can read.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct AccessClaims {
     /// The game's user id.
@@ -69,15 +70,6 @@ pub struct AccessClaims {
     pub wallet_address: String,
     /// Whether the session created the gamer.
     pub is_new_user: bool,
-    /// The linked KGeN account id, if any.
-    #[serde(default)]
-    pub indigg_id: Option<String>,
-    /// The linked KGeN wallet address, or "".
-    #[serde(default)]
-    pub indigg_wallet_address: String,
-    /// The linked phone (E.164), or "".
-    #[serde(default)]
-    pub linked_phone: String,
     /// Issued at, seconds.
     pub iat: i64,
     /// Expires at, seconds.
@@ -337,9 +329,6 @@ mod tests {
             namespaced_third_party_user_id: "c#u".into(),
             wallet_address: "0x".into(),
             is_new_user: true,
-            indigg_id: None,
-            indigg_wallet_address: String::new(),
-            linked_phone: String::new(),
             iat: 0,
             exp,
             sid: "s".into(),

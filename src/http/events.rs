@@ -163,12 +163,17 @@ impl UpsertEventRequest {
         let entity_type = self.entity_type.unwrap_or_else(|| "GAME".to_owned());
         check_required_text("entityType", &entity_type, 64, TextKind::Line)?;
         if let Some(entity_id) = &self.entity_id {
-            check_text("entityID", entity_id, 128, TextKind::Line)?;
+            check_text("entityID", entity_id, 128, TextKind::Identifier)?;
         }
         let trace_id = self.activity_trace_activity_id.unwrap_or_default();
-        check_text("activityTraceActivityID", &trace_id, 128, TextKind::Line)?;
+        check_text(
+            "activityTraceActivityID",
+            &trace_id,
+            128,
+            TextKind::Identifier,
+        )?;
         if let Some(id) = &self.event_id {
-            check_text("eventID", id, 64, TextKind::Line)?;
+            check_text("eventID", id, 64, TextKind::Identifier)?;
         }
         if self.max_claims_per_user == Some(0) {
             return Err(crate::domain::Error::BadRequest(

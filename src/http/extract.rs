@@ -35,9 +35,26 @@ where
 }
 
 /// Parses a JSON body; the error names the offending field. A zero-length body
-/// reads as `{}`; anything else (whitespace alone included) must be one JSON value.
+/// reads as `{}`; anything else (whitespace alone included) must be one JSON
+/// object, without NUL characters.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let bytes: &[u8] = if bytes.is_empty() { b"{}" } else { bytes };
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => {
+            return Err(ApiError::BadRequest(
+                "invalid JSON body: it is blank".to_owned(),
+            ))
+        }
+        // serde would read an array into a struct by position: every body of the
+        // protocol is an object, so anything else is refused before it is parsed.
+        Some(b'{') => {}
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "invalid JSON body: it must be a JSON object".to_owned(),
+            ))
+        }
+    }
+    refuse_nul_in_json(bytes)?;
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
@@ -52,6 +69,33 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         .end()
         .map_err(|error| ApiError::BadRequest(format!("invalid JSON body: {error}")))?;
     Ok(value)
+}
+
+/// Refuses a JSON body with a NUL character in any string or key: PostgreSQL
+/// cannot store one, and no field of the protocol may hold one. JSON can only
+/// carry NUL escaped, so bodies without the escape `\u0000` are not parsed twice.
+fn refuse_nul_in_json(bytes: &[u8]) -> Result<(), ApiError> {
+    const ESCAPED_NUL: &[u8] = br"\u0000";
+    if !bytes.windows(ESCAPED_NUL.len()).any(|w| w == ESCAPED_NUL) {
+        return Ok(());
+    }
+    fn holds_nul(value: &serde_json::Value) -> bool {
+        match value {
+            serde_json::Value::String(text) => text.contains('\0'),
+            serde_json::Value::Array(items) => items.iter().any(holds_nul),
+            serde_json::Value::Object(map) => map
+                .iter()
+                .any(|(key, value)| key.contains('\0') || holds_nul(value)),
+            _ => false,
+        }
+    }
+    match serde_json::from_slice::<serde_json::Value>(bytes) {
+        Ok(value) if holds_nul(&value) => Err(ApiError::BadRequest(
+            "the body must not contain NUL characters (\\u0000)".to_owned(),
+        )),
+        // Not JSON, or an escaped backslash before "u0000": the parse says which.
+        _ => Ok(()),
+    }
 }
 
 /// A query string, parsed into `T`; a bad parameter is 400 BAD_REQUEST.
@@ -74,6 +118,11 @@ fn serde_urlencoded_from_str<T: DeserializeOwned>(query: &str) -> Result<T, ApiE
     let decoded = url::form_urlencoded::parse(query.as_bytes());
     let mut map = serde_json::Map::new();
     for (key, value) in decoded {
+        if key.contains('\0') || value.contains('\0') {
+            return Err(ApiError::BadRequest(format!(
+                "query {key}: must not contain NUL characters"
+            )));
+        }
         // Repeated parameters: the last one wins, as most frameworks do.
         map.insert(
             key.into_owned(),
@@ -111,7 +160,8 @@ pub fn parse_limit(limit: Option<&str>) -> Result<u32, ApiError> {
     Ok(value.min(u64::from(MAX)) as u32)
 }
 
-/// The single path parameter of a route, as text; undecodable input is 400.
+/// The single path parameter of a route, as text; undecodable input or a control
+/// character (NUL included) is 400.
 pub struct PathParam(pub String);
 
 impl<S: Send + Sync> FromRequestParts<S> for PathParam {
@@ -120,8 +170,18 @@ impl<S: Send + Sync> FromRequestParts<S> for PathParam {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         axum::extract::Path::<String>::from_request_parts(parts, state)
             .await
-            .map(|axum::extract::Path(value)| PathParam(value))
             .map_err(|rejection| ApiError::BadRequest(format!("path parameter: {rejection}")))
+            .and_then(|axum::extract::Path(value): axum::extract::Path<String>| {
+                // No id holds a control character (and PostgreSQL cannot even
+                // compare one with NUL): refuse them before any lookup.
+                if value.chars().any(char::is_control) {
+                    Err(ApiError::BadRequest(
+                        "path parameter must not contain control characters".to_owned(),
+                    ))
+                } else {
+                    Ok(PathParam(value))
+                }
+            })
     }
 }
 
@@ -188,6 +248,32 @@ mod tests {
         let error = parse_json::<Body>(b"").unwrap_err();
         assert!(error.to_string().contains("eventType"), "{error}");
         assert!(parse_json::<Body>(br#"{"eventType": "a"} x"#).is_err());
+    }
+
+    #[test]
+    fn only_objects_are_bodies_and_nul_is_refused_anywhere() {
+        #[derive(Debug, serde::Deserialize)]
+        #[expect(dead_code, reason = "only the parse is tested")]
+        struct Body(Option<String>, String);
+        type Object = serde_json::Map<String, serde_json::Value>;
+        assert!(
+            parse_json::<Body>(br#"[null, "a"]"#).is_err(),
+            "no positional structs"
+        );
+        for body in [&br#"[1]"#[..], br#""text""#, b"7", b"null", b" [{}]"] {
+            let error = parse_json::<Object>(body).expect_err("not an object");
+            assert!(error.to_string().contains("JSON object"), "{error}");
+        }
+        for body in [
+            &br#"{"a": "1\u0000"}"#[..],
+            br#"{"\u0000": 1}"#,
+            br#"{"a": ["\u0000"]}"#,
+        ] {
+            let error = parse_json::<Object>(body).expect_err("a NUL");
+            assert!(error.to_string().contains("NUL"), "{error}");
+        }
+        let literal = parse_json::<Object>(br#"{"a": "\\u0000"}"#).expect("no NUL, a backslash");
+        assert_eq!(literal["a"], "\\u0000");
     }
 
     #[test]

@@ -182,7 +182,7 @@ impl SessionRequest {
         let user_id = self
             .user_id
             .ok_or_else(|| ApiError::BadRequest("user_id is required".to_owned()))?;
-        check_required_text("user_id", &user_id, 128, TextKind::Line)?;
+        check_required_text("user_id", &user_id, 128, TextKind::Identifier)?;
         let profile = Profile {
             name: self.name,
             username: self.username,

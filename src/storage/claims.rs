@@ -93,22 +93,26 @@ pub async fn claim_history(
         .await
 }
 
-/// [`spend_budget`]: `$1` event id, `$2` amount.
-pub const SPEND_BUDGET_SQL: &str = "update events
+/// [`count_payout`]: `$1` event id, `$2` amount.
+pub const COUNT_PAYOUT_SQL: &str = "update events
          set paid_out = paid_out + $2
          where id = $1
            and total_budget is not null
-           and paid_out + $2 <= total_budget";
+         returning case when paid_out <= total_budget then 1 else 0 end";
 
-/// Adds `amount` to a budgeted event's payout if the budget covers it; false
-/// (nothing written) when it does not.
-pub async fn spend_budget(tx: &mut Tx, event_id: &str, amount: i64) -> Result<bool, sqlx::Error> {
-    let result = sqlx::query(SPEND_BUDGET_SQL)
+/// Adds a claim's reward to its event's payout, after the claim row is written:
+/// false when the event has a budget that this would exceed (the caller rolls
+/// back). An event without a budget is not written, so its claims never contend on
+/// its row; a budget added meanwhile waits for this claim, then counts it
+/// (`storage::events::claimed_total`), and a claim written after that sees the
+/// budget here.
+pub async fn count_payout(tx: &mut Tx, event_id: &str, amount: i64) -> Result<bool, sqlx::Error> {
+    let within: Option<i64> = sqlx::query_scalar(COUNT_PAYOUT_SQL)
         .bind(event_id)
         .bind(amount)
-        .execute(&mut **tx)
+        .fetch_optional(&mut **tx)
         .await?;
-    Ok(result.rows_affected() == 1)
+    Ok(within != Some(0))
 }
 
 /// Inserts a claim.

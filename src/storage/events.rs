@@ -120,10 +120,79 @@ pub async fn insert_event<'e>(
         .await
 }
 
-/// Replaces every field of a live event of `client_id` but its id, `createdAt` and
-/// what it has paid out, which is recomputed from its claims so that a budget added
-/// later counts the rewards granted before. `None` when there is no such event.
-pub async fn replace_event(tx: &mut Tx, event: &EventRow) -> Result<Option<EventRow>, sqlx::Error> {
+/// What a replacement of an event must keep: its payout so far and its budget.
+#[derive(Clone, Copy, Debug, sqlx::FromRow)]
+pub struct LockedPayout {
+    /// KCash paid out so far (exact while the event has a budget).
+    pub paid_out: i64,
+    /// The budget before the replacement.
+    pub total_budget: Option<i64>,
+}
+
+/// Locks a live event of `client_id` for the rest of the transaction, before it is
+/// replaced, and reads its payout as of the last committed claim; `None` when there
+/// is no such event. A claim of a budgeted event holds this row from its payout
+/// update to its commit, so the lock waits for it. On SQLite, where one writer at a
+/// time serialises the same way, the lock is a no-op write, so that the transaction
+/// takes the write lock first and never has to upgrade a read.
+pub async fn lock_event(
+    tx: &mut Tx,
+    client_id: &str,
+    id: &str,
+) -> Result<Option<LockedPayout>, sqlx::Error> {
+    let sql = if is_postgres(tx) {
+        "select paid_out, total_budget
+         from events
+         where id = $1
+           and client_id = $2
+           and is_deleted = 0
+         for update"
+    } else {
+        "update events
+         set paid_out = paid_out
+         where id = $1
+           and client_id = $2
+           and is_deleted = 0
+         returning paid_out, total_budget"
+    };
+    sqlx::query_as(sql)
+        .bind(id)
+        .bind(client_id)
+        .fetch_optional(&mut **tx)
+        .await
+}
+
+/// What an event's claims have paid out in all, counting every claim in flight:
+/// on PostgreSQL it first waits for every transaction that has written a claim to
+/// commit, and holds back new claims until this transaction ends (they then see
+/// what it wrote). Only needed when a budget is added to an event that had none:
+/// a brief pause of claim writes, which studios cause rarely.
+pub async fn claimed_total(tx: &mut Tx, event_id: &str) -> Result<i64, sqlx::Error> {
+    if is_postgres(tx) {
+        sqlx::query("lock table claims in share mode")
+            .execute(&mut **tx)
+            .await?;
+    }
+    sqlx::query_scalar(
+        "select cast(coalesce(sum(amount), 0) as bigint)
+         from claims
+         where event_id = $1",
+    )
+    .bind(event_id)
+    .fetch_one(&mut **tx)
+    .await
+}
+
+/// Replaces every field of a live event of `client_id` but its id and `createdAt`,
+/// and sets what it has paid out to `paid_out` (read under [`lock_event`], or
+/// counted by [`claimed_total`] when a budget is added, so that it counts the
+/// rewards granted before).
+/// `None` when there is no such event.
+pub async fn replace_event(
+    tx: &mut Tx,
+    event: &EventRow,
+    paid_out: i64,
+) -> Result<Option<EventRow>, sqlx::Error> {
     let sql = format!(
         "update events
          set event_type = $3, event_name = $4, event_description = $5, reward_amount = $6,
@@ -131,9 +200,7 @@ pub async fn replace_event(tx: &mut Tx, event: &EventRow) -> Result<Option<Event
              is_activity_trace_enabled = $11, activity_trace_activity_id = $12,
              max_claims_per_user = $13, claim_period = $14, cooldown_seconds = $15,
              total_budget = $16, starts_at = $17, ends_at = $18, updated_at = $19,
-             paid_out = (select cast(coalesce(sum(amount), 0) as bigint)
-                         from claims
-                         where claims.event_id = events.id)
+             paid_out = $20
          where id = $1
            and client_id = $2
            and is_deleted = 0
@@ -141,8 +208,15 @@ pub async fn replace_event(tx: &mut Tx, event: &EventRow) -> Result<Option<Event
     );
     bind_fields(sqlx::query_as(&sql), event)
         .bind(event.updated_at)
+        .bind(paid_out)
         .fetch_optional(&mut **tx)
         .await
+}
+
+/// Whether this transaction runs on PostgreSQL (lock clauses are PostgreSQL's;
+/// SQLite serialises writers instead).
+fn is_postgres(tx: &Tx) -> bool {
+    tx.backend_name() == "PostgreSQL"
 }
 
 /// A live event of `client_id`.

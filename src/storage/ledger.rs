@@ -257,6 +257,10 @@ pub struct InvariantCounts {
     pub claims_without_one_transfer: i64,
     /// Withdrawals whose transfers do not move exactly their amount (and back, if FAILED).
     pub unbalanced_withdrawals: i64,
+    /// Budgeted events whose claims paid out more than the budget.
+    pub overspent_events: i64,
+    /// Budgeted events whose recorded payout differs from their claims' rewards.
+    pub miscounted_budgets: i64,
     /// Accounts in all, transfers in all (for the summary).
     pub accounts: i64,
     /// Transfers in all.
@@ -305,6 +309,24 @@ pub async fn count_invariant_violations(
                 or (case when w.status = 'FAILED' then w.amount else 0 end) <>
                    (select cast(coalesce(sum(t.amount), 0) as bigint)
                     from transfers t where t.uid = w.id and t.kind = 'WITHDRAW_RETURN')",
+        )
+        .await?,
+        overspent_events: scalar(
+            "select count(*)
+             from events e
+             where e.total_budget is not null
+               and e.total_budget <
+                   (select cast(coalesce(sum(c.amount), 0) as bigint)
+                    from claims c where c.event_id = e.id)",
+        )
+        .await?,
+        miscounted_budgets: scalar(
+            "select count(*)
+             from events e
+             where e.total_budget is not null
+               and e.paid_out <>
+                   (select cast(coalesce(sum(c.amount), 0) as bigint)
+                    from claims c where c.event_id = e.id)",
         )
         .await?,
         accounts: scalar("select count(*) from accounts").await?,

@@ -6,7 +6,7 @@ use rusqlite::{Connection, Row};
 
 use super::{execute, query_row};
 use crate::storage::claims::{
-    ClaimHistory, ClaimRow, CLAIM_HISTORY_SQL, INSERT_CLAIM_SQL, SPEND_BUDGET_SQL,
+    ClaimHistory, ClaimRow, CLAIM_HISTORY_SQL, COUNT_PAYOUT_SQL, INSERT_CLAIM_SQL,
 };
 use crate::storage::events::{EventRow, FIND_EVENT_SQL};
 use crate::storage::idempotency::{
@@ -72,9 +72,12 @@ pub fn claim_history(
     .ok_or(rusqlite::Error::QueryReturnedNoRows)
 }
 
-/// See `storage::claims::spend_budget`.
-pub fn spend_budget(conn: &Connection, event_id: &str, amount: i64) -> rusqlite::Result<bool> {
-    Ok(execute(conn, SPEND_BUDGET_SQL, &[&event_id, &amount])? == 1)
+/// See `storage::claims::count_payout`.
+pub fn count_payout(conn: &Connection, event_id: &str, amount: i64) -> rusqlite::Result<bool> {
+    let within = query_row(conn, COUNT_PAYOUT_SQL, &[&event_id, &amount], |row| {
+        row.get::<_, i64>(0)
+    })?;
+    Ok(within != Some(0))
 }
 
 fn claim_row(row: &Row<'_>) -> rusqlite::Result<ClaimRow> {
