@@ -16,6 +16,7 @@ pub mod phone_link;
 pub mod rate_limit;
 pub mod secrets;
 pub mod sessions;
+mod sessions_lite;
 pub mod settlement;
 pub mod sms;
 pub mod store;

@@ -15,7 +15,7 @@ use super::tokens::{self, AccessClaims, KeyRing, Purpose, SigningKey};
 use super::{Error, Result};
 use crate::storage::clients::ClientRow;
 use crate::storage::gamers::{self, GamerRow};
-use crate::storage::ledger::{self, kind, AccountKey, NewTransfer, WalletEntryRow};
+use crate::storage::ledger::{self, kind, AccountKey, NewTransfer, TransferSides, WalletEntryRow};
 use crate::storage::sessions::{self as store, SessionGamerRow};
 use crate::storage::{self, Db, Tx};
 
@@ -83,11 +83,11 @@ impl Profile {
         *self == Profile::default()
     }
 
-    fn from_json(json: &str) -> Profile {
+    pub(crate) fn from_json(json: &str) -> Profile {
         serde_json::from_str(json).unwrap_or_default()
     }
 
-    fn to_json(&self) -> String {
+    pub(crate) fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a profile serializes")
     }
 }
@@ -146,19 +146,36 @@ pub async fn start_session(
     let key = ring.current(db, Purpose::Access).await?;
     let session_id = uuid::Uuid::new_v4().to_string();
     let refresh_token = tokens::generate_refresh_token();
-    let (gamer, profile, is_new_user, started_at, bonus) = retry_on_contention(|| {
-        write_session(
-            db,
-            keys,
-            ttls,
-            client,
-            user_id,
-            update,
-            &session_id,
-            &refresh_token,
-        )
-    })
-    .await?;
+    let written = match db.lite() {
+        Some(writer) => {
+            let job = super::sessions_lite::SessionJob {
+                addresses: keys.addresses.clone(),
+                ttls,
+                client: client.clone(),
+                user_id: user_id.to_owned(),
+                update: update.clone(),
+                session_id: session_id.clone(),
+                refresh_hash: tokens::hash_refresh_token(&refresh_token),
+            };
+            writer.write(move |conn| job.run(conn)).await??
+        }
+        None => {
+            retry_on_contention(|| {
+                write_session(
+                    db,
+                    keys,
+                    ttls,
+                    client,
+                    user_id,
+                    update,
+                    &session_id,
+                    &refresh_token,
+                )
+            })
+            .await?
+        }
+    };
+    let (gamer, profile, is_new_user, started_at, bonus) = written;
     if is_new_user {
         // The welcome bonus: a new wallet has no cached reads, but say so anyway.
         db.wallet_changed(gamer.id);
@@ -185,7 +202,8 @@ pub async fn start_session(
     })
 }
 
-type WrittenSession = (GamerRow, Profile, bool, i64, i64);
+/// The gamer, its profile, whether it is new, the start time and the bonus credited.
+pub(crate) type WrittenSession = (GamerRow, Profile, bool, i64, i64);
 
 /// The session transaction: lock or create the gamer, merge the profile, insert the
 /// session and its refresh token.
@@ -249,42 +267,56 @@ async fn create_wallet(
         return Ok(0);
     }
     let uid = uuid::Uuid::new_v4().to_string();
-    let sides = ledger::post_transfer(
-        tx,
-        NewTransfer {
-            uid: &uid,
-            kind: "WELCOME_BONUS",
-            from: issuing_account(&client.id, gamer_id),
-            to: AccountKey {
-                kind: kind::BONUS,
-                client_id: &client.id,
-                owner_id: gamer_id,
-            },
-            amount: client.welcome_bonus,
-            now,
-        },
-    )
-    .await?
-    .ok_or_else(|| anyhow::anyhow!("issuing accounts are never refused a debit"))?;
-    ledger::insert_wallet_entry(
-        tx,
-        &WalletEntryRow {
-            id: 0,
-            uid,
-            gamer_id,
-            kind: "WELCOME_BONUS".to_owned(),
-            direction: "CREDIT".to_owned(),
-            amount: client.welcome_bonus,
-            from_address: sides.from_address,
-            to_address: sides.to_address,
-            name: "Welcome bonus".to_owned(),
-            description: format!("Welcome bonus from {}", client.name),
-            sync_status: "COMPLETED".to_owned(),
-            created_at: now,
-        },
-    )
-    .await?;
+    let sides = ledger::post_transfer(tx, welcome_transfer(client, gamer_id, &uid, now))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("issuing accounts are never refused a debit"))?;
+    ledger::insert_wallet_entry(tx, &welcome_entry(client, gamer_id, uid, sides, now)).await?;
     Ok(client.welcome_bonus)
+}
+
+/// The welcome-bonus transfer of a new gamer.
+pub(crate) fn welcome_transfer<'a>(
+    client: &'a ClientRow,
+    gamer_id: i64,
+    uid: &'a str,
+    now: i64,
+) -> NewTransfer<'a> {
+    NewTransfer {
+        uid,
+        kind: "WELCOME_BONUS",
+        from: issuing_account(&client.id, gamer_id),
+        to: AccountKey {
+            kind: kind::BONUS,
+            client_id: &client.id,
+            owner_id: gamer_id,
+        },
+        amount: client.welcome_bonus,
+        now,
+    }
+}
+
+/// The wallet history line of a welcome bonus.
+pub(crate) fn welcome_entry(
+    client: &ClientRow,
+    gamer_id: i64,
+    uid: String,
+    sides: TransferSides,
+    now: i64,
+) -> WalletEntryRow {
+    WalletEntryRow {
+        id: 0,
+        uid,
+        gamer_id,
+        kind: "WELCOME_BONUS".to_owned(),
+        direction: "CREDIT".to_owned(),
+        amount: client.welcome_bonus,
+        from_address: sides.from_address,
+        to_address: sides.to_address,
+        name: "Welcome bonus".to_owned(),
+        description: format!("Welcome bonus from {}", client.name),
+        sync_status: "COMPLETED".to_owned(),
+        created_at: now,
+    }
 }
 
 /// The issuing shard that pays this gamer: spreads one game's issuance over
@@ -297,7 +329,7 @@ pub fn issuing_account(client_id: &str, gamer_id: i64) -> AccountKey<'_> {
     }
 }
 
-fn nanos(duration: Duration) -> i64 {
+pub(crate) fn nanos(duration: Duration) -> i64 {
     i64::try_from(duration.as_nanos()).unwrap_or(i64::MAX)
 }
 

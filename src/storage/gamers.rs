@@ -4,6 +4,26 @@ use sqlx::AnyExecutor;
 
 use super::Tx;
 
+/// [`lock_gamer`]: `$1` client, `$2` user id, `$3` time.
+pub const LOCK_GAMER_SQL: &str = "update gamers
+         set lock_version = lock_version + 1, updated_at = $3
+         where client_id = $1
+           and user_id = $2
+         returning id";
+
+/// [`insert_gamer`]: `$1` client, `$2` user id, `$3` profile, `$4` time.
+pub const INSERT_GAMER_SQL: &str =
+    "insert into gamers (client_id, user_id, profile, created_at, updated_at)
+         values ($1, $2, $3, $4, $4)
+         on conflict (client_id, user_id) do nothing
+         returning id";
+
+/// [`set_wallet_address`]: `$1` address, `$2` gamer.
+pub const SET_WALLET_ADDRESS_SQL: &str = "update gamers set wallet_address = $1 where id = $2";
+
+/// [`set_profile`]: `$1` profile, `$2` gamer.
+pub const SET_PROFILE_SQL: &str = "update gamers set profile = $1 where id = $2";
+
 /// A gamer as a session sees it.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct GamerRow {
@@ -23,10 +43,17 @@ pub struct GamerRow {
     pub kgen_phone: Option<String>,
 }
 
-const GAMER_SELECT: &str = "select g.id, g.user_id, g.wallet_address, g.profile,
+macro_rules! gamer_select {
+    () => {
+        "select g.id, g.user_id, g.wallet_address, g.profile,
         k.kgen_id, k.wallet_address as kgen_wallet_address, k.phone as kgen_phone
     from gamers g
-    left join kgen_accounts k on k.id = g.kgen_account_id";
+    left join kgen_accounts k on k.id = g.kgen_account_id"
+    };
+}
+
+/// [`find_gamer`]: `$1` gamer.
+pub const FIND_GAMER_SQL: &str = concat!(gamer_select!(), " where g.id = $1");
 
 /// Locks an existing gamer row for this transaction (the first write of every
 /// transaction that changes a gamer's money or profile) and returns its id.
@@ -36,18 +63,12 @@ pub async fn lock_gamer(
     user_id: &str,
     now: i64,
 ) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar(
-        "update gamers
-         set lock_version = lock_version + 1, updated_at = $3
-         where client_id = $1
-           and user_id = $2
-         returning id",
-    )
-    .bind(client_id)
-    .bind(user_id)
-    .bind(now)
-    .fetch_optional(&mut **tx)
-    .await
+    sqlx::query_scalar(LOCK_GAMER_SQL)
+        .bind(client_id)
+        .bind(user_id)
+        .bind(now)
+        .fetch_optional(&mut **tx)
+        .await
 }
 
 /// Locks a gamer row by id (see [`lock_gamer`]).
@@ -67,18 +88,13 @@ pub async fn insert_gamer(
     profile: &str,
     now: i64,
 ) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar(
-        "insert into gamers (client_id, user_id, profile, created_at, updated_at)
-         values ($1, $2, $3, $4, $4)
-         on conflict (client_id, user_id) do nothing
-         returning id",
-    )
-    .bind(client_id)
-    .bind(user_id)
-    .bind(profile)
-    .bind(now)
-    .fetch_optional(&mut **tx)
-    .await
+    sqlx::query_scalar(INSERT_GAMER_SQL)
+        .bind(client_id)
+        .bind(user_id)
+        .bind(profile)
+        .bind(now)
+        .fetch_optional(&mut **tx)
+        .await
 }
 
 /// Sets a new gamer's wallet address.
@@ -87,7 +103,7 @@ pub async fn set_wallet_address(
     gamer_id: i64,
     address: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("update gamers set wallet_address = $1 where id = $2")
+    sqlx::query(SET_WALLET_ADDRESS_SQL)
         .bind(address)
         .bind(gamer_id)
         .execute(&mut **tx)
@@ -97,7 +113,7 @@ pub async fn set_wallet_address(
 
 /// Replaces a gamer's profile JSON.
 pub async fn set_profile(tx: &mut Tx, gamer_id: i64, profile: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("update gamers set profile = $1 where id = $2")
+    sqlx::query(SET_PROFILE_SQL)
         .bind(profile)
         .bind(gamer_id)
         .execute(&mut **tx)
@@ -110,7 +126,7 @@ pub async fn find_gamer<'e>(
     executor: impl AnyExecutor<'e>,
     gamer_id: i64,
 ) -> Result<Option<GamerRow>, sqlx::Error> {
-    sqlx::query_as(&format!("{GAMER_SELECT} where g.id = $1"))
+    sqlx::query_as(FIND_GAMER_SQL)
         .bind(gamer_id)
         .fetch_optional(executor)
         .await

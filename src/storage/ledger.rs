@@ -152,6 +152,14 @@ pub async fn post_transfer(
     }))
 }
 
+/// [`insert_wallet_accounts`]: `$1` client, `$2` gamer, `$3` address, `$4` time.
+pub const INSERT_WALLET_ACCOUNTS_SQL: &str =
+    "insert into accounts (kind, client_id, owner_id, address, balance, created_at,
+                               updated_at)
+         values ('EARNED', $1, $2, $3, 0, $4, $4),
+                ('BONUS', $1, $2, $3, 0, $4, $4),
+                ('BOUGHT', $1, $2, $3, 0, $4, $4)";
+
 /// Creates the three buckets of a gamer's custodial wallet.
 pub async fn insert_wallet_accounts(
     tx: &mut Tx,
@@ -160,19 +168,13 @@ pub async fn insert_wallet_accounts(
     address: &str,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "insert into accounts (kind, client_id, owner_id, address, balance, created_at,
-                               updated_at)
-         values ('EARNED', $1, $2, $3, 0, $4, $4),
-                ('BONUS', $1, $2, $3, 0, $4, $4),
-                ('BOUGHT', $1, $2, $3, 0, $4, $4)",
-    )
-    .bind(client_id)
-    .bind(gamer_id)
-    .bind(address)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
+    sqlx::query(INSERT_WALLET_ACCOUNTS_SQL)
+        .bind(client_id)
+        .bind(gamer_id)
+        .bind(address)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 

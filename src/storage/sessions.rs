@@ -26,6 +26,15 @@ pub struct SessionGamerRow {
     pub kgen_account_id: Option<i64>,
 }
 
+/// [`insert_session`]: `$1` id, `$2` client, `$3` gamer, `$4` time.
+pub const INSERT_SESSION_SQL: &str = "insert into sessions (id, client_id, gamer_id, created_at)
+         values ($1, $2, $3, $4)";
+
+/// [`insert_refresh_token`]: `$1` hash, `$2` session, `$3` expiry, `$4` time.
+pub const INSERT_REFRESH_TOKEN_SQL: &str =
+    "insert into refresh_tokens (token_hash, session_id, expires_at, created_at)
+         values ($1, $2, $3, $4)";
+
 /// Inserts a session.
 pub async fn insert_session(
     tx: &mut Tx,
@@ -34,16 +43,13 @@ pub async fn insert_session(
     gamer_id: i64,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "insert into sessions (id, client_id, gamer_id, created_at)
-         values ($1, $2, $3, $4)",
-    )
-    .bind(id)
-    .bind(client_id)
-    .bind(gamer_id)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
+    sqlx::query(INSERT_SESSION_SQL)
+        .bind(id)
+        .bind(client_id)
+        .bind(gamer_id)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
@@ -55,16 +61,13 @@ pub async fn insert_refresh_token(
     expires_at: i64,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "insert into refresh_tokens (token_hash, session_id, expires_at, created_at)
-         values ($1, $2, $3, $4)",
-    )
-    .bind(token_hash)
-    .bind(session_id)
-    .bind(expires_at)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
+    sqlx::query(INSERT_REFRESH_TOKEN_SQL)
+        .bind(token_hash)
+        .bind(session_id)
+        .bind(expires_at)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 

@@ -12,6 +12,7 @@
 //! write lock through `busy_timeout` like any second writer.
 
 pub mod claims;
+pub mod sessions;
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};

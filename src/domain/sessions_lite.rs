@@ -1,0 +1,79 @@
+//! A session start on SQLite: the same steps as `sessions::write_session`, run as
+//! one job of the group-commit writer (`storage::lite`), inside the savepoint the
+//! writer gives it. The writer is the only one that creates gamers, so the gamer
+//! found or inserted here cannot be raced by another session start.
+
+use rusqlite::Connection;
+
+use super::address::{AddressDeriver, Branch};
+use super::sessions::{nanos, welcome_entry, welcome_transfer, Profile, TokenTtls, WrittenSession};
+use super::Result;
+use crate::storage::clients::ClientRow;
+use crate::storage::lite::claims::{insert_wallet_entry, post_transfer};
+use crate::storage::lite::sessions as lite;
+use crate::storage::now_nanos;
+
+/// What a session start needs, owned, so that it can travel to the writer thread.
+#[derive(Clone, Debug)]
+pub(crate) struct SessionJob {
+    /// Derives the new gamer's wallet address.
+    pub addresses: AddressDeriver,
+    /// The refresh token's lifetime.
+    pub ttls: TokenTtls,
+    /// The game.
+    pub client: ClientRow,
+    /// The game's user id.
+    pub user_id: String,
+    /// The profile fields this session sends.
+    pub update: Profile,
+    /// The new session's id.
+    pub session_id: String,
+    /// The new refresh token's hash.
+    pub refresh_hash: String,
+}
+
+impl SessionJob {
+    /// Finds or creates the gamer (with its wallet and welcome bonus), merges the
+    /// profile, and inserts the session and its refresh token.
+    pub fn run(self, conn: &Connection) -> Result<WrittenSession> {
+        let now = now_nanos();
+        let client = &self.client;
+        let (gamer_id, is_new_user, bonus) =
+            match lite::lock_gamer(conn, &client.id, &self.user_id, now)? {
+                Some(id) => (id, false, 0),
+                None => {
+                    let profile = Profile::default().merged(&self.update).to_json();
+                    let id = lite::insert_gamer(conn, &client.id, &self.user_id, &profile, now)?
+                        .ok_or_else(|| anyhow::anyhow!("the writer raced itself on a gamer"))?;
+                    (id, true, self.create_wallet(conn, id, now)?)
+                }
+            };
+        let mut gamer = lite::find_gamer(conn, gamer_id)?
+            .ok_or_else(|| anyhow::anyhow!("gamer {gamer_id} vanished inside its transaction"))?;
+        let profile = Profile::from_json(&gamer.profile).merged(&self.update);
+        if !is_new_user && !self.update.is_empty() {
+            gamer.profile = profile.to_json();
+            lite::set_profile(conn, gamer_id, &gamer.profile)?;
+        }
+        lite::insert_session(conn, &self.session_id, &client.id, gamer_id, now)?;
+        let expires_at = now.saturating_add(nanos(self.ttls.refresh));
+        lite::insert_refresh_token(conn, &self.refresh_hash, &self.session_id, expires_at, now)?;
+        Ok((gamer, profile, is_new_user, now, bonus))
+    }
+
+    /// See `sessions::create_wallet`.
+    fn create_wallet(&self, conn: &Connection, gamer_id: i64, now: i64) -> Result<i64> {
+        let client = &self.client;
+        let address = self.addresses.address(Branch::Gamer, gamer_id)?;
+        lite::set_wallet_address(conn, gamer_id, &address)?;
+        lite::insert_wallet_accounts(conn, &client.id, gamer_id, &address, now)?;
+        if client.welcome_bonus == 0 {
+            return Ok(0);
+        }
+        let uid = uuid::Uuid::new_v4().to_string();
+        let sides = post_transfer(conn, &welcome_transfer(client, gamer_id, &uid, now))?
+            .ok_or_else(|| anyhow::anyhow!("issuing accounts are never refused a debit"))?;
+        insert_wallet_entry(conn, &welcome_entry(client, gamer_id, uid, sides, now))?;
+        Ok(client.welcome_bonus)
+    }
+}
