@@ -111,13 +111,6 @@ pub async fn drop_event(
     retry_on_contention(|| async move {
         let now = storage::now_nanos();
         let (day, day_left) = utc_day(now);
-        let mut tx = db.begin().await?;
-        let quota = i64::from(drops_per_day_max);
-        if !tracker::count_drop_of_day(&mut tx, gamer.gamer_id, day, quota).await? {
-            return Err(Error::TooManyRequests {
-                retry_after: day_left,
-            });
-        }
         let drop = NewDrop {
             client_id: &gamer.client_id,
             gamer_id: gamer.gamer_id,
@@ -125,9 +118,14 @@ pub async fn drop_event(
             attributes,
             now,
         };
-        tracker::insert_drop(&mut *tx, drop).await?;
-        tx.commit().await?;
-        Ok(())
+        let quota = i64::from(drops_per_day_max);
+        if tracker::insert_drop_within_quota(db, drop, day, quota).await? {
+            Ok(())
+        } else {
+            Err(Error::TooManyRequests {
+                retry_after: day_left,
+            })
+        }
     })
     .await
 }
