@@ -182,6 +182,48 @@ async fn a_client_past_its_hourly_sends_is_429_for_every_gamer_and_other_clients
 }
 
 #[tokio::test]
+async fn a_client_at_its_cap_still_answers_400_409_and_404_first() {
+    let linking = linking_app(|config| config.otp_sends_per_client_per_hour_max = 1).await;
+    let first = linking.login("gamer-0").await;
+    let holder = linking.login("gamer-1").await;
+    let caller = linking.login("gamer-2").await;
+    linking.register_ok(&first, "9812345600").await;
+    let client = &linking.client;
+    linking
+        .app
+        .link_phone_directly(client, "gamer-1", "+919812345611")
+        .await;
+
+    let cases = [
+        (&caller, "register", "1234", 400, "BAD_REQUEST"),
+        (
+            &caller,
+            "register",
+            "09812345611",
+            409,
+            "PHONE_ALREADY_LINKED",
+        ),
+        (&holder, "register", "9812345622", 409, "ALREADY_LINKED"),
+        (&caller, "resend", "9812345622", 404, "RECORD_NOT_FOUND"),
+        (&caller, "register", "9812345622", 429, "TOO_MANY_REQUESTS"),
+    ];
+
+    for (token, path, phone, status, code) in cases {
+        let body = json!({"phone_number": phone, "countryCode": "+91"});
+        let answer = linking
+            .post(token, &format!("/fe/users/auth/otp/{path}"), body)
+            .await;
+        assert_eq!(
+            (answer.status, answer.code()),
+            (status, code),
+            "{path} {phone}: {:?}",
+            answer.body
+        );
+    }
+    assert_eq!(linking.sms.count(), 1);
+}
+
+#[tokio::test]
 async fn concurrent_sends_of_one_client_on_two_servers_stop_exactly_at_the_cap() {
     let cap = 4;
     let linking = linking_app(|config| config.otp_sends_per_client_per_hour_max = cap).await;
