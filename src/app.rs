@@ -14,7 +14,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::Config;
+use crate::domain::analytics;
 use crate::domain::otp::OtpPolicy;
+use crate::domain::phone;
 use crate::domain::rate_limit::RateLimits;
 use crate::domain::secrets::ServerKeys;
 use crate::domain::sessions::{SessionCache, TokenTtls};
@@ -70,6 +72,7 @@ impl AppState {
     /// error here rather than on the first request.
     pub async fn new(db: Db, config: Config) -> anyhow::Result<AppState> {
         let sms = sms::sender_from_config(&config)?;
+        tokio::task::spawn_blocking(phone::load_metadata).await?;
         store::check_store_url(&config.store_url)?;
         let keys = ServerKeys::load(&db, config.wallet_xpub.as_deref()).await?;
         tokens::ensure_keys(&db).await?;
@@ -129,6 +132,7 @@ impl AppState {
             ),
             sends_per_hour_max: self.config.otp_sends_per_hour_max,
             sends_per_gamer_per_hour_max: self.config.otp_sends_per_gamer_per_hour_max,
+            sends_per_client_per_hour_max: self.config.otp_sends_per_client_per_hour_max,
         }
     }
 }
@@ -157,7 +161,8 @@ async fn sweep_caches(state: AppState) {
 }
 
 /// Serves the API on `listener` until `shutdown` resolves; then stops accepting,
-/// stops the settlement worker between two withdrawals, and gives in-flight
+/// stops the settlement worker between two withdrawals and analytics retention
+/// between two batches, and gives in-flight
 /// requests `shutdown_timeout_seconds` to finish.
 ///
 /// Connections are served by hyper directly (not `axum::serve`) so that a client
@@ -172,7 +177,7 @@ pub async fn serve(
         state.db.clone(),
         Arc::clone(&state.settler),
         Duration::from_millis(state.config.settlement_interval_ms),
-        stop_rx,
+        stop_rx.clone(),
     ));
     // PostgreSQL: follow other servers' wallet changes while serving.
     let follower = state
@@ -182,6 +187,11 @@ pub async fn serve(
         .flatten()
         .map(tokio::spawn);
     let sweeper = tokio::spawn(sweep_caches(state.clone()));
+    let retention = tokio::spawn(analytics::run_retention(
+        state.db.clone(),
+        Duration::from_secs(u64::from(state.config.analytics_retention_days) * 86_400),
+        stop_rx.clone(),
+    ));
     let grace = Duration::from_secs(state.config.shutdown_timeout_seconds);
     let read_timeout = Duration::from_secs(state.config.read_timeout_seconds.max(1));
     let router = crate::http::router(state);
@@ -229,6 +239,7 @@ pub async fn serve(
         }
     }
     worker.await.ok();
+    retention.await.ok();
     if let Some(follower) = follower {
         follower.abort();
     }

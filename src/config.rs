@@ -74,6 +74,29 @@ pub struct Config {
     )]
     pub otp_sends_per_gamer_per_hour_max: u32,
 
+    // Abuse bounds: OTP sends per client (SMS pumping), the analytics drop quota and
+    // retention (database growth).
+    /// OTP sends the gamers of one game client may cause per hour, in all
+    /// (successful sends over a rolling 60 minutes; 0 allows none).
+    #[arg(
+        long,
+        env = "KGEN_OTP_MAX_SENDS_PER_CLIENT_PER_HOUR",
+        default_value_t = 1000
+    )]
+    pub otp_sends_per_client_per_hour_max: u32,
+
+    /// Analytics drops one gamer may store per UTC day (0 allows none).
+    #[arg(
+        long,
+        env = "KGEN_ANALYTICS_DROPS_PER_GAMER_PER_DAY",
+        default_value_t = 1000
+    )]
+    pub analytics_drops_per_gamer_per_day: u32,
+
+    /// Days an analytics drop is kept; older drops are deleted in the background.
+    #[arg(long, env = "KGEN_ANALYTICS_RETENTION_DAYS", default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub analytics_retention_days: u32,
+
     /// OTP delivery: `log` writes the OTP to the server log, `webhook` POSTs it.
     #[arg(long, env = "KGEN_SMS", value_enum, default_value = "log")]
     pub sms: SmsMode,
@@ -193,5 +216,8 @@ mod tests {
         assert_eq!(config.otp_resend_cooldown_seconds, 30);
         assert_eq!(config.otp_sends_per_hour_max, 5);
         assert_eq!(config.sms, SmsMode::Log);
+        assert_eq!(config.otp_sends_per_client_per_hour_max, 1000);
+        assert_eq!(config.analytics_drops_per_gamer_per_day, 1000);
+        assert_eq!(config.analytics_retention_days, 90);
     }
 }
