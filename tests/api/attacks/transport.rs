@@ -88,7 +88,7 @@ fn made_up_method(index: usize, length: usize) -> String {
 #[tokio::test]
 async fn made_up_methods_and_paths_over_http1_leave_metrics_small() {
     let app = spawn_app().await;
-    let mut stream = connect(&app).await;
+    let stream = connect(&app).await;
     let count = 2_000;
     let mut requests = String::new();
     for index in 0..count {
@@ -99,9 +99,14 @@ async fn made_up_methods_and_paths_over_http1_leave_metrics_small() {
     }
     requests.push_str("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
 
-    stream.write_all(requests.as_bytes()).await.unwrap();
+    // Written while the answers are read, so that neither side's buffer fills up.
+    let (mut reader, mut writer) = stream.into_split();
+    // The write half is handed back, not dropped: dropping it would half-close.
+    let writing =
+        tokio::spawn(async move { writer.write_all(requests.as_bytes()).await.map(|()| writer) });
     let mut answers = String::new();
-    stream.read_to_string(&mut answers).await.unwrap();
+    reader.read_to_string(&mut answers).await.unwrap();
+    drop(writing.await.unwrap().unwrap());
     let metrics = metrics_text(&app).await;
 
     assert_eq!(answers.matches("HTTP/1.1 ").count(), count + 1);
