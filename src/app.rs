@@ -1,20 +1,25 @@
 //! Assembly: `AppState` (cheap to clone), and `serve`, which runs the HTTP server
 //! and the background tasks on an already-bound listener until `shutdown` resolves.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 
 use std::time::Duration;
 
+use axum::http::Request;
+use axum::routing::future::RouteFuture;
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder as ConnectionBuilder;
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tower::ServiceExt;
 
 use crate::config::Config;
 use crate::domain::analytics;
+use crate::connection;
 use crate::domain::otp::OtpPolicy;
 use crate::domain::phone;
 use crate::domain::rate_limit::RateLimits;
@@ -165,8 +170,9 @@ async fn sweep_caches(state: AppState) {
 /// between two batches, and gives in-flight
 /// requests `shutdown_timeout_seconds` to finish.
 ///
-/// Connections are served by hyper directly (not `axum::serve`) so that a client
-/// that is slow to send its headers is cut off after `read_timeout_seconds`.
+/// Connections are served by hyper directly (not `axum::serve`) so that each one
+/// is watched by a [`connection::Clock`]: closed if it sends no complete request
+/// head within `read_timeout_seconds`, or stays idle for `idle_timeout_seconds`.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
@@ -193,47 +199,34 @@ pub async fn serve(
         stop_rx.clone(),
     ));
     let grace = Duration::from_secs(state.config.shutdown_timeout_seconds);
-    let read_timeout = Duration::from_secs(state.config.read_timeout_seconds.max(1));
+    let timeouts = connection::Timeouts {
+        first_head: Duration::from_secs(state.config.read_timeout_seconds.max(1)),
+        idle: Duration::from_secs(state.config.idle_timeout_seconds.max(1)),
+    };
     let router = crate::http::router(state);
-    let mut builder = ConnectionBuilder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(read_timeout)
-        .max_buf_size(crate::http::HEADER_LIMIT_BYTES);
-    let connections = GracefulShutdown::new();
+    let builder = Arc::new(connection_builder());
+    let (connections_stop, _) = watch::channel(());
     tokio::pin!(shutdown);
+    let mut backoff = connection::AcceptBackoff::default();
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _peer)) => stream,
-                    Err(error) => {
-                        // Out of file descriptors and the like: wait instead of spinning.
-                        tracing::warn!(%error, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                stream.set_nodelay(true).ok();
-                let service = TowerToHyperService::new(router.clone());
-                let connection = builder
-                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                    .into_owned();
-                let connection = connections.watch(connection);
-                tokio::spawn(async move {
-                    if let Err(error) = connection.await {
-                        tracing::debug!(error = %error, "connection ended with an error");
-                    }
-                });
-            }
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => {
+                    backoff.succeeded();
+                    let stop = connections_stop.subscribe();
+                    let builder = Arc::clone(&builder);
+                    tokio::spawn(serve_connection(builder, stream, router.clone(), timeouts, stop));
+                }
+                Err(error) => backoff.failed(&error).await,
+            },
             () = &mut shutdown => break,
         }
     }
     drop(listener);
     stop_tx.send(true).ok();
+    connections_stop.send(()).ok();
     tokio::select! {
-        () = connections.shutdown() => {}
+        () = connections_stop.closed() => {}
         () = tokio::time::sleep(grace) => {
             tracing::warn!("in-flight requests outlasted the shutdown timeout; closing them");
         }
@@ -245,4 +238,47 @@ pub async fn serve(
     }
     sweeper.abort();
     Ok(())
+}
+
+/// How hyper serves a connection: HTTP/1.1 or HTTP/2, told apart by the preface.
+fn connection_builder() -> ConnectionBuilder<TokioExecutor> {
+    let mut builder = ConnectionBuilder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        // Each connection's clock times request heads, for both protocols.
+        .header_read_timeout(None)
+        .max_buf_size(crate::http::HEADER_LIMIT_BYTES);
+    builder.http2().timer(TokioTimer::new());
+    builder
+}
+
+/// Serves one accepted connection (HTTP/1.1 or HTTP/2, told apart by hyper)
+/// under its [`connection::Clock`] until it ends, times out, or `stop` fires.
+async fn serve_connection(
+    builder: Arc<ConnectionBuilder<TokioExecutor>>,
+    stream: TcpStream,
+    router: axum::Router,
+    timeouts: connection::Timeouts,
+    stop: watch::Receiver<()>,
+) {
+    stream.set_nodelay(true).ok();
+    let clock = connection::Clock::start();
+    let requests = Arc::clone(&clock);
+    let track = move |response: RouteFuture<Infallible>| {
+        // hyper calls the service once a request head is complete.
+        let in_flight = requests.request_started();
+        async move {
+            response
+                .await
+                .map(|response| connection::track(response, in_flight))
+        }
+    };
+    let service = ServiceExt::<Request<Incoming>>::map_future(router, track);
+    let connection = builder
+        .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service));
+    connection::drive(connection, clock, timeouts, stop, |connection| {
+        connection.graceful_shutdown();
+    })
+    .await;
 }
