@@ -1,20 +1,27 @@
 //! Assembly: `AppState` (cheap to clone), and `serve`, which runs the HTTP server
 //! and the background tasks on an already-bound listener until `shutdown` resolves.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 
 use std::time::Duration;
 
+use axum::http::Request;
+use axum::routing::future::RouteFuture;
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder as ConnectionBuilder;
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tower::ServiceExt;
 
 use crate::config::Config;
+use crate::domain::analytics;
+use crate::connection;
 use crate::domain::otp::OtpPolicy;
+use crate::domain::phone;
 use crate::domain::rate_limit::RateLimits;
 use crate::domain::secrets::ServerKeys;
 use crate::domain::sessions::{SessionCache, TokenTtls};
@@ -70,6 +77,7 @@ impl AppState {
     /// error here rather than on the first request.
     pub async fn new(db: Db, config: Config) -> anyhow::Result<AppState> {
         let sms = sms::sender_from_config(&config)?;
+        tokio::task::spawn_blocking(phone::load_metadata).await?;
         store::check_store_url(&config.store_url)?;
         let keys = ServerKeys::load(&db, config.wallet_xpub.as_deref()).await?;
         tokens::ensure_keys(&db).await?;
@@ -129,6 +137,7 @@ impl AppState {
             ),
             sends_per_hour_max: self.config.otp_sends_per_hour_max,
             sends_per_gamer_per_hour_max: self.config.otp_sends_per_gamer_per_hour_max,
+            sends_per_client_per_hour_max: self.config.otp_sends_per_client_per_hour_max,
         }
     }
 }
@@ -157,11 +166,13 @@ async fn sweep_caches(state: AppState) {
 }
 
 /// Serves the API on `listener` until `shutdown` resolves; then stops accepting,
-/// stops the settlement worker between two withdrawals, and gives in-flight
+/// stops the settlement worker between two withdrawals and analytics retention
+/// between two batches, and gives in-flight
 /// requests `shutdown_timeout_seconds` to finish.
 ///
-/// Connections are served by hyper directly (not `axum::serve`) so that a client
-/// that is slow to send its headers is cut off after `read_timeout_seconds`.
+/// Connections are served by hyper directly (not `axum::serve`) so that each one
+/// is watched by a [`connection::Clock`]: closed if it sends no complete request
+/// head within `read_timeout_seconds`, or stays idle for `idle_timeout_seconds`.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
@@ -172,7 +183,7 @@ pub async fn serve(
         state.db.clone(),
         Arc::clone(&state.settler),
         Duration::from_millis(state.config.settlement_interval_ms),
-        stop_rx,
+        stop_rx.clone(),
     ));
     // PostgreSQL: follow other servers' wallet changes while serving.
     let follower = state
@@ -182,56 +193,92 @@ pub async fn serve(
         .flatten()
         .map(tokio::spawn);
     let sweeper = tokio::spawn(sweep_caches(state.clone()));
+    let retention = tokio::spawn(analytics::run_retention(
+        state.db.clone(),
+        Duration::from_secs(u64::from(state.config.analytics_retention_days) * 86_400),
+        stop_rx.clone(),
+    ));
     let grace = Duration::from_secs(state.config.shutdown_timeout_seconds);
-    let read_timeout = Duration::from_secs(state.config.read_timeout_seconds.max(1));
+    let timeouts = connection::Timeouts {
+        first_head: Duration::from_secs(state.config.read_timeout_seconds.max(1)),
+        idle: Duration::from_secs(state.config.idle_timeout_seconds.max(1)),
+    };
     let router = crate::http::router(state);
-    let mut builder = ConnectionBuilder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(read_timeout)
-        .max_buf_size(crate::http::HEADER_LIMIT_BYTES);
-    let connections = GracefulShutdown::new();
+    let builder = Arc::new(connection_builder());
+    let (connections_stop, _) = watch::channel(());
     tokio::pin!(shutdown);
+    let mut backoff = connection::AcceptBackoff::default();
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _peer)) => stream,
-                    Err(error) => {
-                        // Out of file descriptors and the like: wait instead of spinning.
-                        tracing::warn!(%error, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                stream.set_nodelay(true).ok();
-                let service = TowerToHyperService::new(router.clone());
-                let connection = builder
-                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                    .into_owned();
-                let connection = connections.watch(connection);
-                tokio::spawn(async move {
-                    if let Err(error) = connection.await {
-                        tracing::debug!(error = %error, "connection ended with an error");
-                    }
-                });
-            }
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => {
+                    backoff.succeeded();
+                    let stop = connections_stop.subscribe();
+                    let builder = Arc::clone(&builder);
+                    tokio::spawn(serve_connection(builder, stream, router.clone(), timeouts, stop));
+                }
+                Err(error) => backoff.failed(&error).await,
+            },
             () = &mut shutdown => break,
         }
     }
     drop(listener);
     stop_tx.send(true).ok();
+    connections_stop.send(()).ok();
     tokio::select! {
-        () = connections.shutdown() => {}
+        () = connections_stop.closed() => {}
         () = tokio::time::sleep(grace) => {
             tracing::warn!("in-flight requests outlasted the shutdown timeout; closing them");
         }
     }
     worker.await.ok();
+    retention.await.ok();
     if let Some(follower) = follower {
         follower.abort();
     }
     sweeper.abort();
     Ok(())
+}
+
+/// How hyper serves a connection: HTTP/1.1 or HTTP/2, told apart by the preface.
+fn connection_builder() -> ConnectionBuilder<TokioExecutor> {
+    let mut builder = ConnectionBuilder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        // Each connection's clock times request heads, for both protocols.
+        .header_read_timeout(None)
+        .max_buf_size(crate::http::HEADER_LIMIT_BYTES);
+    builder.http2().timer(TokioTimer::new());
+    builder
+}
+
+/// Serves one accepted connection (HTTP/1.1 or HTTP/2, told apart by hyper)
+/// under its [`connection::Clock`] until it ends, times out, or `stop` fires.
+async fn serve_connection(
+    builder: Arc<ConnectionBuilder<TokioExecutor>>,
+    stream: TcpStream,
+    router: axum::Router,
+    timeouts: connection::Timeouts,
+    stop: watch::Receiver<()>,
+) {
+    stream.set_nodelay(true).ok();
+    let clock = connection::Clock::start();
+    let requests = Arc::clone(&clock);
+    let track = move |response: RouteFuture<Infallible>| {
+        // hyper calls the service once a request head is complete.
+        let in_flight = requests.request_started();
+        async move {
+            response
+                .await
+                .map(|response| connection::track(response, in_flight))
+        }
+    };
+    let service = ServiceExt::<Request<Incoming>>::map_future(router, track);
+    let connection = builder
+        .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service));
+    connection::drive(connection, clock, timeouts, stop, |connection| {
+        connection.graceful_shutdown();
+    })
+    .await;
 }

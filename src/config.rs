@@ -26,6 +26,35 @@ pub enum LogFormat {
     Json,
 }
 
+/// The bearer token that guards `/metrics`: never shown by `Debug`, so that a
+/// logged `Config` does not leak it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MetricsToken(String);
+
+impl MetricsToken {
+    /// The token as configured.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetricsToken(<redacted>)")
+    }
+}
+
+impl std::str::FromStr for MetricsToken {
+    type Err = String;
+
+    fn from_str(token: &str) -> Result<MetricsToken, String> {
+        if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err("a metrics token is one or more visible ASCII characters".to_owned());
+        }
+        Ok(MetricsToken(token.to_owned()))
+    }
+}
+
 /// Everything `kgen-loyalty serve` can be told. Each field has a flag and a `KGEN_*`
 /// environment variable; `serve --help` lists them with their defaults.
 #[derive(Clone, Debug, clap::Args)]
@@ -74,6 +103,29 @@ pub struct Config {
     )]
     pub otp_sends_per_gamer_per_hour_max: u32,
 
+    // Abuse bounds: OTP sends per client (SMS pumping), the analytics drop quota and
+    // retention (database growth).
+    /// OTP sends the gamers of one game client may cause per hour, in all
+    /// (successful sends over a rolling 60 minutes; 0 allows none).
+    #[arg(
+        long,
+        env = "KGEN_OTP_MAX_SENDS_PER_CLIENT_PER_HOUR",
+        default_value_t = 1000
+    )]
+    pub otp_sends_per_client_per_hour_max: u32,
+
+    /// Analytics drops one gamer may store per UTC day (0 allows none).
+    #[arg(
+        long,
+        env = "KGEN_ANALYTICS_DROPS_PER_GAMER_PER_DAY",
+        default_value_t = 1000
+    )]
+    pub analytics_drops_per_gamer_per_day: u32,
+
+    /// Days an analytics drop is kept; older drops are deleted in the background.
+    #[arg(long, env = "KGEN_ANALYTICS_RETENTION_DAYS", default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub analytics_retention_days: u32,
+
     /// OTP delivery: `log` writes the OTP to the server log, `webhook` POSTs it.
     #[arg(long, env = "KGEN_SMS", value_enum, default_value = "log")]
     pub sms: SmsMode,
@@ -119,9 +171,19 @@ pub struct Config {
     #[arg(long, env = "KGEN_WALLET_CACHE_MB", default_value_t = 32)]
     pub wallet_cache_mb: u64,
 
-    /// Seconds a client may take to send a request's headers, and then its body.
+    /// Seconds a new connection may take to send its first complete request head
+    /// (any protocol), and a request its body.
     #[arg(long, env = "KGEN_READ_TIMEOUT_SECONDS", default_value_t = 10)]
     pub read_timeout_seconds: u64,
+
+    /// Seconds an HTTP/1.1 keep-alive or HTTP/2 connection may stay idle (no
+    /// request in flight) after its first request before it is closed.
+    #[arg(long, env = "KGEN_IDLE_TIMEOUT_SECONDS", default_value_t = 60)]
+    pub idle_timeout_seconds: u64,
+
+    /// Bearer token that `GET /metrics` requires; unset, `/metrics` is open.
+    #[arg(long, env = "KGEN_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<MetricsToken>,
 
     /// Seconds a request may take in all before it is answered 503.
     #[arg(long, env = "KGEN_REQUEST_TIMEOUT_SECONDS", default_value_t = 30)]
@@ -193,5 +255,25 @@ mod tests {
         assert_eq!(config.otp_resend_cooldown_seconds, 30);
         assert_eq!(config.otp_sends_per_hour_max, 5);
         assert_eq!(config.sms, SmsMode::Log);
+        assert_eq!(config.otp_sends_per_client_per_hour_max, 1000);
+        assert_eq!(config.analytics_drops_per_gamer_per_day, 1000);
+        assert_eq!(config.analytics_retention_days, 90);
+        assert_eq!(config.idle_timeout_seconds, 60);
+        assert_eq!(config.metrics_token, None);
+    }
+}
+
+#[cfg(test)]
+mod metrics_token_tests {
+    use super::MetricsToken;
+
+    #[test]
+    fn a_metrics_token_is_visible_ascii_and_never_debug_printed() {
+        let token: MetricsToken = "s3cret-Token".parse().unwrap();
+
+        assert_eq!(token.expose(), "s3cret-Token");
+        assert!(!format!("{token:?}").contains("s3cret"));
+        assert!("".parse::<MetricsToken>().is_err());
+        assert!("two words".parse::<MetricsToken>().is_err());
     }
 }

@@ -4,6 +4,7 @@
 //! storage`):
 //! - [`config`]: every setting, with its flag and `KGEN_*` variable.
 //! - [`app`]: `AppState` and `serve`, which runs the router and background tasks.
+//! - [`connection`]: one connection's read and idle timeouts, the accept back-off.
 //! - [`http`]: one router per API area, extractors, the error envelope, OpenAPI.
 //! - [`domain`]: the rules: events and claim policies, tokens, the ledger, OTP.
 //! - [`storage`]: the pools of the configured backend, migrations, named SQL.
@@ -21,6 +22,7 @@
 
 pub mod app;
 pub mod config;
+pub mod connection;
 pub mod domain;
 pub mod http;
 pub mod metrics;

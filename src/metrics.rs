@@ -1,5 +1,6 @@
-//! Prometheus metrics: request counts and latency histograms by route and status,
-//! and the KCash that moved. Rendered as text at `GET /metrics`.
+//! Prometheus metrics: request counts and latency histograms by method, route and
+//! status (each label from a fixed set), and the KCash that moved. Rendered as
+//! text at `GET /metrics`.
 
 use std::sync::Mutex;
 
@@ -10,16 +11,52 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-/// Labels of one request series.
+/// Labels of one request series. Every value comes from a fixed set, so that no
+/// request, however made up its method or path, can add a series.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
-    /// HTTP method.
-    pub method: String,
+    /// HTTP method: one of [`KNOWN_METHODS`], else `other`.
+    pub method: &'static str,
     /// Matched route template (`/s2s/loyalty/rewardable-events/{eventID}`), never
-    /// the raw path, so ids do not explode the series count.
+    /// the raw path; `other` when no route matched.
     pub route: String,
-    /// Status code.
-    pub status: u16,
+    /// Status: the exact code when the server answers it on purpose, else the class.
+    pub status: &'static str,
+}
+
+/// The methods that get a label of their own.
+pub const KNOWN_METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"];
+
+/// The label of a request's method.
+pub fn method_label(method: &axum::http::Method) -> &'static str {
+    KNOWN_METHODS
+        .into_iter()
+        .find(|known| *known == method.as_str())
+        .unwrap_or("other")
+}
+
+/// The statuses the server answers on purpose: each has a label of its own.
+const EXACT_STATUSES: [&str; 23] = [
+    "200", "201", "204", "302", "303", "304", "307", "400", "401", "403", "404", "405", "408",
+    "409", "413", "415", "422", "429", "431", "500", "502", "503", "504",
+];
+
+/// The label of a response status: the exact code for those the server sends
+/// on purpose, the class (`1xx` … `5xx`) for anything else.
+pub fn status_label(status: axum::http::StatusCode) -> &'static str {
+    if let Some(exact) = EXACT_STATUSES
+        .into_iter()
+        .find(|code| *code == status.as_str())
+    {
+        return exact;
+    }
+    match status.as_u16() {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
 }
 
 /// The server's metrics.
@@ -86,5 +123,23 @@ impl Metrics {
             .expect("metrics registry lock is never poisoned");
         encode(&mut out, &registry).expect("writing to a String cannot fail");
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{Method, StatusCode};
+
+    use super::*;
+
+    #[test]
+    fn labels_come_from_a_fixed_set() {
+        let made_up = Method::from_bytes(b"MADEUPMETHOD").unwrap();
+
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        assert_eq!(method_label(&made_up), "other");
+        assert_eq!(status_label(StatusCode::NOT_FOUND), "404");
+        assert_eq!(status_label(StatusCode::IM_A_TEAPOT), "4xx");
+        assert_eq!(status_label(StatusCode::from_u16(599).unwrap()), "5xx");
     }
 }

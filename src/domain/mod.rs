@@ -12,6 +12,7 @@ pub mod idempotency;
 pub mod ledger;
 pub mod money;
 pub mod otp;
+pub mod phone;
 pub mod phone_link;
 pub mod rate_limit;
 pub mod secrets;

@@ -1,6 +1,6 @@
-//! The pure parts of OTP phone linking (CONTRACT section 3): E.164 phones, authCodes
-//! and OTPs from the operating system's CSPRNG, the keyed hash an OTP is stored as,
-//! and the send limits. The flows that use them are in `phone_link`.
+//! The pure parts of OTP phone linking (CONTRACT section 3): authCodes and OTPs
+//! from the operating system's CSPRNG, the keyed hash an OTP is stored as, and the
+//! send limits. Phones are normalised in `phone`; the flows are in `phone_link`.
 //!
 //! Choices where the contract leaves room: an authCode has 8 digits and never starts
 //! with 0, so a number read back from JSON is the same code; the OTP hash is
@@ -14,7 +14,6 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use super::secrets::OtpKey;
-use super::{Error, Result};
 
 /// Digits of an authCode.
 pub const AUTH_CODE_LENGTH: usize = 8;
@@ -22,48 +21,6 @@ pub const AUTH_CODE_LENGTH: usize = 8;
 pub const OTP_LENGTH: usize = 6;
 /// The window of the hourly send limit.
 pub const SEND_WINDOW: Duration = Duration::from_secs(3600);
-
-/// A phone number in E.164: `+` and 8 to 15 digits.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Phone(String);
-
-impl Phone {
-    /// Builds the E.164 number from the request's `countryCode` (with or without
-    /// `+`) and `phone_number` (digits; spaces and hyphens are ignored).
-    pub fn parse(country_code: Option<&str>, number: Option<&str>) -> Result<Phone> {
-        let bad = |message: &str| Error::BadRequest(message.to_owned());
-        let country_code = country_code.ok_or_else(|| bad("countryCode is required"))?;
-        let country_code = country_code.trim();
-        let country_code = country_code.strip_prefix('+').unwrap_or(country_code);
-        let is_digits = |text: &str| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
-        if !is_digits(country_code) || country_code.len() > 3 || country_code.starts_with('0') {
-            return Err(bad(
-                "countryCode must be + and 1 to 3 digits, not starting with 0",
-            ));
-        }
-        let number = number.ok_or_else(|| bad("phone_number is required"))?;
-        let number: String = number
-            .trim()
-            .chars()
-            .filter(|c| !matches!(c, ' ' | '-'))
-            .collect();
-        if !is_digits(&number) {
-            return Err(bad("phone_number must contain only digits"));
-        }
-        let digits = country_code.len() + number.len();
-        if !(8..=15).contains(&digits) {
-            return Err(bad(
-                "countryCode and phone_number must make + and 8 to 15 digits (E.164)",
-            ));
-        }
-        Ok(Phone(format!("+{country_code}{number}")))
-    }
-
-    /// The number as stored and shown: `+919876543219`.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
 
 /// The OTP rules of the configuration.
 #[derive(Clone, Copy, Debug)]
@@ -78,6 +35,9 @@ pub struct OtpPolicy {
     pub sends_per_hour_max: u32,
     /// Sends one gamer may ask for per hour, whatever the phones.
     pub sends_per_gamer_per_hour_max: u32,
+    /// Sends the gamers of one game client may cause per hour, in all (against
+    /// SMS pumping).
+    pub sends_per_client_per_hour_max: u32,
 }
 
 impl OtpPolicy {
@@ -102,6 +62,19 @@ impl OtpPolicy {
         Some(Duration::from_nanos(
             u64::try_from(free_at.saturating_sub(now)).unwrap_or(0),
         ))
+    }
+
+    /// How long until the client may cause one more send, given the time of the
+    /// `sends_per_client_per_hour_max`-th newest of its sends within the last
+    /// hour (`None`: it has fewer); `None` if allowed now.
+    pub fn client_send_wait(&self, limit_th_newest: Option<i64>, now: i64) -> Option<Duration> {
+        if self.sends_per_client_per_hour_max == 0 {
+            return Some(SEND_WINDOW);
+        }
+        // That send must leave the window before another one fits.
+        let free_at = limit_th_newest?.saturating_add(nanos(SEND_WINDOW));
+        let wait = free_at.saturating_sub(now).max(1);
+        Some(Duration::from_nanos(wait.unsigned_abs()))
     }
 
     /// How long until one more send to a phone is allowed, given the times of its
@@ -196,29 +169,8 @@ mod tests {
             resend_cooldown: Duration::from_secs(cooldown),
             sends_per_hour_max: per_hour,
             sends_per_gamer_per_hour_max: 10,
+            sends_per_client_per_hour_max: 1000,
         }
-    }
-
-    #[test]
-    fn phones_become_e164_or_are_refused() {
-        let phone = |cc: &str, n: &str| Phone::parse(Some(cc), Some(n)).map(|p| p.0);
-        assert_eq!(phone("+91", "9876543219").unwrap(), "+919876543219");
-        assert_eq!(phone("91", "98765-43219").unwrap(), "+919876543219");
-        assert_eq!(phone("+1", "2025550").unwrap(), "+12025550");
-        for (cc, n, why) in [
-            ("+1", "202555", "7 digits"),
-            ("+91", "98765432190123", "16 digits"),
-            ("+91", "98765x3219", "a letter"),
-            ("+91", "+919876543219", "a plus in the number"),
-            ("+0", "9876543219", "country code 0"),
-            ("+9123", "98765432", "4-digit country code"),
-            ("", "9876543219", "empty country code"),
-            ("+91", "", "empty number"),
-        ] {
-            assert!(phone(cc, n).is_err(), "{why} must be refused");
-        }
-        assert!(Phone::parse(None, Some("9876543219")).is_err());
-        assert!(Phone::parse(Some("+91"), None).is_err());
     }
 
     #[test]
@@ -301,5 +253,24 @@ mod tests {
             .expect("at the limit");
         assert_eq!(wait, Duration::from_nanos((hour - 300) as u64));
         assert!(limited.gamer_send_wait(&three_recent[..2], now).is_none());
+    }
+
+    #[test]
+    fn a_client_at_its_hourly_sends_waits_for_the_limit_th_newest_to_leave_the_window() {
+        let now = 10_000 * SECOND;
+        let limits = OtpPolicy {
+            sends_per_client_per_hour_max: 3,
+            ..policy(30, 5)
+        };
+        assert_eq!(limits.client_send_wait(None, now), None, "under the cap");
+        assert_eq!(
+            limits.client_send_wait(Some(now - 3000 * SECOND), now),
+            Some(Duration::from_secs(600))
+        );
+        let off = OtpPolicy {
+            sends_per_client_per_hour_max: 0,
+            ..limits
+        };
+        assert_eq!(off.client_send_wait(None, now), Some(SEND_WINDOW));
     }
 }

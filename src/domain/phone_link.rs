@@ -5,9 +5,12 @@
 //! runs in three steps:
 //! 1. *Reserve* (one transaction): lock the phone's `otp_phones` row, check the
 //!    link conflicts (409), the open request (404, resend only) and the limits
-//!    (429), then record the send and, for a register, reserve a new authCode as a
-//!    PENDING request. Two sends to one phone therefore serialise on that row, and
-//!    the second one sees the first one's send.
+//!    (429: the phone's, then, under the client's `otp_clients` row lock, the
+//!    gamer's and the client's), then record the send and, for a register, reserve
+//!    a new authCode as a PENDING request. Two sends to one phone therefore
+//!    serialise on the phone's row, two sends of one client on the client's row
+//!    (always taken second, so the two locks cannot deadlock), and the second
+//!    send sees the first one's.
 //! 2. *Deliver* the OTP, with no transaction open.
 //! 3. On success, *commit* the OTP's hash (one transaction): the PENDING request
 //!    replaces the gamer's open request for the phone, or the resent request gets
@@ -17,7 +20,8 @@
 
 use super::address::Branch;
 use super::error::retry_on_contention;
-use super::otp::{self, nanos, OtpPolicy, Phone};
+use super::otp::{self, nanos, OtpPolicy};
+use super::phone::Phone;
 use super::secrets::ServerKeys;
 use super::sms::{OtpMessage, OtpSender};
 use super::{Error, Result};
@@ -94,18 +98,15 @@ impl PhoneLink<'_> {
                     .await?;
             Some(code.ok_or(Error::NotFound)?)
         };
-        let memory_start = now.saturating_sub(nanos(self.policy.memory()));
-        store::prune_sends(&mut tx, phone.as_str(), memory_start).await?;
-        let sent_at = store::send_times(&mut tx, phone.as_str(), memory_start).await?;
-        if let Some(retry_after) = self.policy.send_wait(&sent_at, now) {
-            return Err(Error::TooManyRequests { retry_after });
-        }
-        let hour_ago = now.saturating_sub(nanos(std::time::Duration::from_secs(3600)));
-        let gamer_sent = store::gamer_send_times(&mut tx, gamer.gamer_id, hour_ago).await?;
-        if let Some(retry_after) = self.policy.gamer_send_wait(&gamer_sent, now) {
-            return Err(Error::TooManyRequests { retry_after });
-        }
-        let send_id = store::insert_send(&mut tx, phone.as_str(), gamer.gamer_id, now).await?;
+        self.check_send_limits(&mut tx, gamer, phone, now).await?;
+        let send_id = store::insert_send(
+            &mut tx,
+            phone.as_str(),
+            &gamer.client_id,
+            gamer.gamer_id,
+            now,
+        )
+        .await?;
         let auth_code = match open_code {
             Some(code) => code,
             None => reserve_auth_code(&mut tx, gamer, phone, now).await?,
@@ -117,6 +118,38 @@ impl PhoneLink<'_> {
             is_new_user: phone_account.is_none(),
             is_new_request,
         })
+    }
+
+    /// The 429s, in order: the phone's cooldown and hourly limit (under the phone's
+    /// lock), then the gamer's and the client's hourly limits (under the client's
+    /// lock, taken second by every send, so that sends to different phones of one
+    /// client are counted one at a time on every server).
+    async fn check_send_limits(
+        &self,
+        tx: &mut Tx,
+        gamer: &SessionGamerRow,
+        phone: &Phone,
+        now: i64,
+    ) -> Result<()> {
+        let too_many = |retry_after| Err(Error::TooManyRequests { retry_after });
+        let memory_start = now.saturating_sub(nanos(self.policy.memory()));
+        store::prune_sends(tx, phone.as_str(), memory_start).await?;
+        let sent_at = store::send_times(tx, phone.as_str(), memory_start).await?;
+        if let Some(retry_after) = self.policy.send_wait(&sent_at, now) {
+            return too_many(retry_after);
+        }
+        store::lock_client(tx, &gamer.client_id, now).await?;
+        let hour_ago = now.saturating_sub(nanos(otp::SEND_WINDOW));
+        let gamer_sent = store::gamer_send_times(tx, gamer.gamer_id, hour_ago).await?;
+        if let Some(retry_after) = self.policy.gamer_send_wait(&gamer_sent, now) {
+            return too_many(retry_after);
+        }
+        let cap = self.policy.sends_per_client_per_hour_max;
+        let blocking = store::nth_newest_client_send(tx, &gamer.client_id, hour_ago, cap).await?;
+        if let Some(retry_after) = self.policy.client_send_wait(blocking, now) {
+            return too_many(retry_after);
+        }
+        Ok(())
     }
 
     /// Steps 2 and 3: delivers a new OTP, then commits its hash or discards the send.

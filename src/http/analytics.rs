@@ -52,6 +52,8 @@ pub struct DropResponse {
         (status = 400, description = "Invalid eventID or attributes", body = ErrorBody),
         (status = 401, description = "Bad access token", body = ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
+        (status = 429, description = "The gamer's daily drop quota is used up \
+                                      (Retry-After: seconds until 00:00 UTC)", body = ErrorBody),
     )
 )]
 pub async fn drop_tracker_event(
@@ -60,7 +62,8 @@ pub async fn drop_tracker_event(
     PathParam(event_id): PathParam,
     Json(attributes): Json<serde_json::Map<String, serde_json::Value>>,
 ) -> ApiResult<axum::Json<DropResponse>> {
-    analytics::drop_event(&state.db, &gamer, &event_id, &attributes).await?;
+    let quota = state.config.analytics_drops_per_gamer_per_day;
+    analytics::drop_event(&state.db, &gamer, &event_id, &attributes, quota).await?;
     Ok(axum::Json(DropResponse {
         msg: "event dropped successfully".to_owned(),
     }))

@@ -79,22 +79,38 @@ fn refuse_nul_in_json(bytes: &[u8]) -> Result<(), ApiError> {
     if !bytes.windows(ESCAPED_NUL.len()).any(|w| w == ESCAPED_NUL) {
         return Ok(());
     }
-    fn holds_nul(value: &serde_json::Value) -> bool {
+    /// The path of the first string or key holding a NUL, if any.
+    fn nul_at(value: &serde_json::Value, path: &str) -> Option<String> {
         match value {
-            serde_json::Value::String(text) => text.contains('\0'),
-            serde_json::Value::Array(items) => items.iter().any(holds_nul),
-            serde_json::Value::Object(map) => map
+            serde_json::Value::String(text) => text.contains('\0').then(|| path.to_owned()),
+            serde_json::Value::Array(items) => items
                 .iter()
-                .any(|(key, value)| key.contains('\0') || holds_nul(value)),
-            _ => false,
+                .enumerate()
+                .find_map(|(i, item)| nul_at(item, &format!("{path}[{i}]"))),
+            serde_json::Value::Object(map) => map.iter().find_map(|(key, value)| {
+                let here = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                if key.contains('\0') {
+                    Some(here.replace('\0', "\\u0000"))
+                } else {
+                    nul_at(value, &here)
+                }
+            }),
+            _ => None,
         }
     }
     match serde_json::from_slice::<serde_json::Value>(bytes) {
-        Ok(value) if holds_nul(&value) => Err(ApiError::BadRequest(
-            "the body must not contain NUL characters (\\u0000)".to_owned(),
-        )),
-        // Not JSON, or an escaped backslash before "u0000": the parse says which.
-        _ => Ok(()),
+        Ok(value) => match nul_at(&value, "") {
+            Some(field) => Err(ApiError::BadRequest(format!(
+                "{field}: must not contain NUL characters (\\u0000)"
+            ))),
+            None => Ok(()),
+        },
+        // Not JSON: the typed parse below says what is wrong.
+        Err(_) => Ok(()),
     }
 }
 
@@ -168,20 +184,23 @@ impl<S: Send + Sync> FromRequestParts<S> for PathParam {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        axum::extract::Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|rejection| ApiError::BadRequest(format!("path parameter: {rejection}")))
-            .and_then(|axum::extract::Path(value): axum::extract::Path<String>| {
-                // No id holds a control character (and PostgreSQL cannot even
-                // compare one with NUL): refuse them before any lookup.
-                if value.chars().any(char::is_control) {
-                    Err(ApiError::BadRequest(
-                        "path parameter must not contain control characters".to_owned(),
-                    ))
-                } else {
-                    Ok(PathParam(value))
-                }
-            })
+        let axum::extract::Path(params) =
+            axum::extract::Path::<Vec<(String, String)>>::from_request_parts(parts, state)
+                .await
+                .map_err(|rejection| {
+                    ApiError::BadRequest(format!("path parameter: {rejection}"))
+                })?;
+        let Some((name, value)) = params.into_iter().next() else {
+            return Err(ApiError::BadRequest("missing path parameter".to_owned()));
+        };
+        // No id holds a control character (and PostgreSQL cannot even compare one
+        // with NUL): refuse them before any lookup.
+        if value.chars().any(char::is_control) {
+            return Err(ApiError::BadRequest(format!(
+                "{name} must not contain control characters"
+            )));
+        }
+        Ok(PathParam(value))
     }
 }
 

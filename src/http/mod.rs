@@ -1,6 +1,7 @@
 //! The HTTP surface: merges each area's router, adds the OpenAPI document, the
-//! 404/405 fallbacks in the error envelope, the 64 KiB body limit, request ids,
-//! tracing and metrics. Handlers are thin: extract, call one domain function, map.
+//! 404/405 fallbacks in the error envelope, the 64 KiB body limit (a declared
+//! length is refused from the head), request ids, tracing and metrics. Handlers
+//! are thin: extract, call one domain function, map.
 
 pub mod analytics;
 pub mod auth;
@@ -8,6 +9,7 @@ pub mod claims;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod head;
 pub mod ops;
 pub mod otp;
 pub mod schema;
@@ -44,7 +46,7 @@ pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
 /// Largest request head (request line and headers) accepted; larger is 431.
 pub const HEADER_LIMIT_BYTES: usize = 64 * 1024;
 
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 #[derive(OpenApi)]
 #[openapi(
@@ -74,6 +76,10 @@ impl Modify for SecuritySchemes {
                     .bearer_format("JWT")
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            "metrics_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
     }
 }
@@ -195,6 +201,9 @@ pub fn router(state: AppState) -> Router {
                 .layer(HandleErrorLayer::new(request_timed_out))
                 .timeout(Duration::from_secs(config.request_timeout_seconds.max(1))),
         )
+        .layer(axum::middleware::map_request(
+            head::refuse_declared_oversized_body,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             ops::track_requests,
@@ -216,6 +225,7 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(axum::middleware::map_request(head::drop_forged_request_id))
         .with_state(state);
     with_front_end_cors(app, cors_layer(&config.cors_origins))
 }

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
+use axum::http::{header, HeaderMap};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 use super::error::{ApiError, ErrorBody};
 use crate::app::AppState;
 use crate::domain::Error;
-use crate::metrics::RequestLabels;
+use crate::metrics::{self, RequestLabels};
 
 /// The routes of this area (the OpenAPI document is added by `http::router`).
 pub fn router() -> OpenApiRouter<AppState> {
@@ -57,37 +57,67 @@ pub async fn readyz(State(state): State<AppState>) -> Result<axum::Json<StatusRe
     }
 }
 
-/// Prometheus metrics (text exposition format).
+/// Prometheus metrics (text exposition format). With `KGEN_METRICS_TOKEN` set,
+/// only for `Authorization: Bearer <token>`.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Metrics", body = String, content_type = "text/plain")))]
-pub async fn metrics(State(state): State<AppState>) -> Response {
-    (
+    security((), ("metrics_token" = [])),
+    responses(
+        (status = 200, description = "Metrics", body = String, content_type = "text/plain"),
+        (status = 401, description = "KGEN_METRICS_TOKEN is set and the bearer token is not it", body = ErrorBody),
+    ))]
+pub async fn metrics(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if let Some(token) = &state.config.metrics_token {
+        if !bearer_matches(&headers, token.expose()) {
+            return Err(Error::Unauthorized.into());
+        }
+    }
+    Ok((
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         state.metrics.render(),
     )
-        .into_response()
+        .into_response())
 }
 
-/// Counts every request and its latency by matched route and status.
+/// Whether `Authorization: Bearer <token>` names `expected`, compared in constant
+/// time (over SHA-256 digests, so that not even the length leaks).
+fn bearer_matches(headers: &HeaderMap, expected: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    use subtle::ConstantTimeEq;
+    let Some(given) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.as_bytes().strip_prefix(b"Bearer "))
+    else {
+        return false;
+    };
+    Sha256::digest(given)
+        .ct_eq(&Sha256::digest(expected.as_bytes()))
+        .into()
+}
+
+/// Counts every request and its latency by method, matched route and status,
+/// each reduced to a fixed set of labels (`other` for the rest).
 pub async fn track_requests(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
     let started = Instant::now();
-    let method = request.method().to_string();
+    let method = metrics::method_label(request.method());
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+        .map_or_else(|| "other".to_owned(), |path| path.as_str().to_owned());
     let response = next.run(request).await;
     let labels = RequestLabels {
         method,
         route,
-        status: response.status().as_u16(),
+        status: metrics::status_label(response.status()),
     };
     state.metrics.requests.get_or_create(&labels).inc();
     state

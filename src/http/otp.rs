@@ -12,7 +12,8 @@ use super::auth::GamerAuth;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::Json;
 use crate::app::AppState;
-use crate::domain::otp::{self, Phone};
+use crate::domain::otp;
+use crate::domain::phone::Phone;
 use crate::domain::phone_link::{self, OtpSent, PhoneLink};
 
 /// The routes of this area.
@@ -78,7 +79,8 @@ fn phone_part<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Strin
 /// Body of register and resend.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct OtpSendRequest {
-    /// The national number, digits (spaces and hyphens are ignored).
+    /// The national number, digits (spaces and hyphens are ignored; a trunk
+    /// prefix such as India's leading 0 is removed by libphonenumber's rules).
     #[serde(default, deserialize_with = "phone_part")]
     #[schema(value_type = String, example = "9876543219")]
     pub phone_number: Option<String>,
@@ -188,10 +190,10 @@ fn phone_link(state: &AppState) -> PhoneLink<'_> {
     security(("user_jwt" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "OTP sent", body = OtpSentResponse),
-        (status = 400, description = "Not an E.164 phone", body = ErrorBody),
+        (status = 400, description = "Not a valid phone number", body = ErrorBody),
         (status = 401, description = "Bad access token", body = ErrorBody),
         (status = 409, description = "PHONE_ALREADY_LINKED or ALREADY_LINKED", body = ErrorBody),
-        (status = 429, description = "Send cooldown or hourly limit (Retry-After)", body = ErrorBody),
+        (status = 429, description = "Send cooldown, or the phone's, gamer's or client's hourly limit (Retry-After)", body = ErrorBody),
         (status = 502, description = "SMS_DELIVERY_FAILED", body = ErrorBody),
     )
 )]
@@ -214,11 +216,11 @@ pub async fn register_otp(
     security(("user_jwt" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "OTP sent", body = OtpSentResponse),
-        (status = 400, description = "Not an E.164 phone", body = ErrorBody),
+        (status = 400, description = "Not a valid phone number", body = ErrorBody),
         (status = 401, description = "Bad access token", body = ErrorBody),
         (status = 404, description = "No open request for this phone", body = ErrorBody),
         (status = 409, description = "PHONE_ALREADY_LINKED or ALREADY_LINKED", body = ErrorBody),
-        (status = 429, description = "Send cooldown or hourly limit (Retry-After)", body = ErrorBody),
+        (status = 429, description = "Send cooldown, or the phone's, gamer's or client's hourly limit (Retry-After)", body = ErrorBody),
         (status = 502, description = "SMS_DELIVERY_FAILED", body = ErrorBody),
     )
 )]

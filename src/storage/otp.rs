@@ -1,5 +1,5 @@
-//! OTP requests, OTP sends, and the per-phone row that serialises sends to one phone
-//! (CONTRACT section 3). The rules live in `domain::phone_link`; these are its
+//! OTP requests, OTP sends, and the per-phone and per-client rows that serialise
+//! the sends to one phone and the sends of one game client (CONTRACT section 3). The rules live in `domain::phone_link`; these are its
 //! statements.
 
 use super::Tx;
@@ -46,6 +46,46 @@ pub async fn lock_phone(tx: &mut Tx, phone: &str, now: i64) -> Result<(), sqlx::
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// Takes the row lock of game client `client_id` (creating its row on first use):
+/// taken after the phone's, before its gamer and client send limits are checked,
+/// so that every server counts the client's sends one at a time.
+pub async fn lock_client(tx: &mut Tx, client_id: &str, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into otp_clients (client_id, updated_at)
+         values ($1, $2)
+         on conflict (client_id) do update set updated_at = excluded.updated_at",
+    )
+    .bind(client_id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The time of the `n`-th newest send caused by `client_id` after `since`
+/// (`n` ≥ 1); `None` if it caused fewer. Reads at most `n` index entries.
+pub async fn nth_newest_client_send(
+    tx: &mut Tx,
+    client_id: &str,
+    since: i64,
+    n: u32,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "select sent_at
+         from otp_sends
+         where client_id = $1
+           and sent_at > $2
+         order by sent_at desc
+         limit 1
+         offset $3",
+    )
+    .bind(client_id)
+    .bind(since)
+    .bind(i64::from(n.saturating_sub(1)))
+    .fetch_optional(&mut **tx)
+    .await
 }
 
 /// Forgets the sends of `phone` at or before `before` (no limit looks that far back).
@@ -96,19 +136,22 @@ pub async fn gamer_send_times(
     .await
 }
 
-/// Records a send to `phone` asked for by `gamer_id` and returns its id.
+/// Records a send to `phone` asked for by gamer `gamer_id` of `client_id` and
+/// returns its id.
 pub async fn insert_send(
     tx: &mut Tx,
     phone: &str,
+    client_id: &str,
     gamer_id: i64,
     now: i64,
 ) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
-        "insert into otp_sends (phone, gamer_id, sent_at)
-         values ($1, $2, $3)
+        "insert into otp_sends (phone, client_id, gamer_id, sent_at)
+         values ($1, $2, $3, $4)
          returning id",
     )
     .bind(phone)
+    .bind(client_id)
     .bind(gamer_id)
     .bind(now)
     .fetch_one(&mut **tx)

@@ -226,6 +226,13 @@ async fn unicode_is_stored_exactly_and_control_characters_are_refused() {
             .await;
         assert_eq!(answer.status, 201, "{text}: {:?}", answer.body);
         assert_eq!(answer.body["eventType"], text);
+        if text.contains('\u{200d}') {
+            // A format character: a name may hold it, an identifier may not.
+            app.session(&client, json!({"user_id": text}))
+                .await
+                .assert_error(400, "BAD_REQUEST");
+            continue;
+        }
         let session = app
             .session(&client, json!({"user_id": text, "name": text}))
             .await;
