@@ -18,8 +18,8 @@ use tokio::sync::watch;
 use tower::ServiceExt;
 
 use crate::config::Config;
-use crate::domain::analytics;
 use crate::connection;
+use crate::domain::analytics;
 use crate::domain::otp::OtpPolicy;
 use crate::domain::phone;
 use crate::domain::rate_limit::RateLimits;

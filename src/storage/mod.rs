@@ -138,16 +138,23 @@ impl Db {
                 .connect_lazy_with(options.clone())
         };
         let db = match backend {
-            Backend::Sqlite => Db {
-                writer: pool(1),
-                // Readers beyond a few add threads and page caches, not speed: each
-                // query already runs on its connection's own worker thread.
-                reader: pool(settings.max_connections.clamp(1, SQLITE_READERS_MAX)),
-                backend,
-                changes: Arc::new(changes::WalletChanges::new(true)),
-                listen_url: None,
-                lite: Some(lite::LiteWriter::open(sqlite_path(&url))?),
-            },
+            Backend::Sqlite => {
+                let writer = pool(1);
+                let busy = writer.clone();
+                // A checked-out connection of the one-connection pool is a write
+                // transaction in progress: the group-commit writer lets it finish.
+                let others_writing = move || busy.size() > busy.num_idle() as u32;
+                Db {
+                    writer,
+                    // Readers beyond a few add threads and page caches, not speed: each
+                    // query already runs on its connection's own worker thread.
+                    reader: pool(settings.max_connections.clamp(1, SQLITE_READERS_MAX)),
+                    backend,
+                    changes: Arc::new(changes::WalletChanges::new(true)),
+                    listen_url: None,
+                    lite: Some(lite::LiteWriter::open(sqlite_path(&url), others_writing)?),
+                }
+            }
             Backend::Postgres => {
                 let shared = pool(settings.max_connections.max(2));
                 Db {

@@ -25,6 +25,11 @@ use tokio::sync::{mpsc, oneshot};
 /// Most jobs committed together.
 const MAX_BATCH: usize = 512;
 
+/// How long the writer waits at most, before a batch, for a sqlx write
+/// transaction in progress to end, and how often it looks.
+const YIELD_AT_MOST: Duration = Duration::from_millis(200);
+const YIELD_STEP: Duration = Duration::from_micros(200);
+
 /// Jobs waiting for the writer at most (then callers wait to enqueue).
 const QUEUE: usize = 8192;
 
@@ -100,7 +105,10 @@ pub struct LiteWriter {
 impl LiteWriter {
     /// Opens the writer's own connection to the SQLite file at `path` and starts
     /// its thread.
-    pub fn open(path: &str) -> anyhow::Result<LiteWriter> {
+    pub fn open(
+        path: &str,
+        others_writing: impl Fn() -> bool + Send + 'static,
+    ) -> anyhow::Result<LiteWriter> {
         let conn = Connection::open(path)?;
         conn.execute_batch(
             "pragma journal_mode = wal; pragma synchronous = full; pragma foreign_keys = on;",
@@ -126,7 +134,7 @@ impl LiteWriter {
         let (gate, largest) = (Arc::clone(&writer.gate), Arc::clone(&writer.largest_batch));
         std::thread::Builder::new()
             .name("kgen-sqlite-writer".into())
-            .spawn(move || run(&conn, queue, &gate, &largest))?;
+            .spawn(move || run(&conn, queue, &gate, &largest, &others_writing))?;
         Ok(writer)
     }
 
@@ -195,9 +203,17 @@ fn run(
     mut queue: mpsc::Receiver<Box<dyn Job>>,
     gate: &Mutex<()>,
     largest: &AtomicUsize,
+    others_writing: &dyn Fn() -> bool,
 ) {
     while let Some(first) = queue.blocking_recv() {
         drop(gate.lock().unwrap_or_else(PoisonError::into_inner));
+        // Let a write transaction of the sqlx pool in: SQLite's busy handler
+        // sleeps, so without this, back-to-back batches would starve it.
+        let mut waited = Duration::ZERO;
+        while others_writing() && waited < YIELD_AT_MOST {
+            std::thread::sleep(YIELD_STEP);
+            waited += YIELD_STEP;
+        }
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {
@@ -312,7 +328,7 @@ mod tests {
         // Arrange: a table, and the writer held so that three jobs form one batch.
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
-        let writer = LiteWriter::open(path.to_str().unwrap()).unwrap();
+        let writer = LiteWriter::open(path.to_str().unwrap(), || false).unwrap();
         writer
             .write(|conn| conn.execute_batch("create table t (v text)"))
             .await
