@@ -5,6 +5,7 @@
 pub mod analytics;
 pub mod auth;
 pub mod claims;
+pub mod console_ui;
 pub mod error;
 pub mod events;
 pub mod extract;
@@ -82,6 +83,7 @@ impl Modify for SecuritySchemes {
 fn server_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(ops::router())
+        .merge(console_ui::router())
         .merge(events::router())
         .merge(session::s2s_router())
 }
