@@ -6,7 +6,9 @@ import { h } from "./dom.js";
 import { num, shortDate } from "./format.js";
 
 const NS = "http://www.w3.org/2000/svg";
-const WIDTH = 640;
+/** Drawing width: narrower on phones so that the labels stay readable. */
+const chartWidth = () => Math.min(640, Math.max(340, window.innerWidth - 40));
+let WIDTH = 640;
 const HEIGHT = 240;
 const PAD = { top: 12, right: 12, bottom: 28, left: 52 };
 
@@ -37,6 +39,7 @@ function ticks(min, max) {
 }
 
 function frame(labels, low, high, description) {
+  WIDTH = chartWidth();
   const axis = ticks(Math.min(0, low), Math.max(high, 1));
   const bottom = axis[0];
   const top = axis[axis.length - 1];
@@ -52,7 +55,7 @@ function frame(labels, low, high, description) {
     label.textContent = num(value);
     root.append(label);
   }
-  const every = Math.max(1, Math.ceil(labels.length / 8));
+  const every = Math.max(1, Math.ceil(labels.length / (WIDTH < 500 ? 5 : 8)));
   labels.forEach((date, i) => {
     if ((labels.length - 1 - i) % every !== 0) return;
     const label = svg("text", { x: x(i), y: HEIGHT - 8, class: "tick", "text-anchor": "middle" });

@@ -121,7 +121,7 @@ export function pager(fetchPage, label = "page") {
   const show = async () => {
     const { node, next } = await fetchPage(stack[stack.length - 1]);
     body.replaceChildren(node);
-    controls.replaceChildren(
+    replace(controls,
       stack.length > 1 ? button("← Newer", () => { stack.pop(); show(); }) : null,
       h("span", { class: "muted" }, `Page ${stack.length}`),
       next ? button("Older →", () => { stack.push(next); show(); }) : null);

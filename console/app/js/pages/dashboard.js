@@ -30,22 +30,21 @@ export async function render(view, ctx, [gameId], query) {
     view.append(empty("No activity in this period yet.",
       "Charts fill in as soon as gamers start sessions and claim rewards. Set up rewards under Events."));
   }
+  const withdrawn = series("kcashWithdrawn").map((v) => -v);
   view.append(h("div", { class: "charts" },
-    barChart("KCash issued per day", dates, [
+    barChart("KCash in and out per day", dates, [
       { name: "Event rewards", values: series("kcashRewarded"), color: 0 },
       { name: "Welcome bonuses", values: series("kcashBonus"), color: 1 },
       { name: "Adjustments", values: series("kcashAdjusted"), color: 2 },
-    ]),
-    lineChart("KCash withdrawn and outstanding", dates, [
-      { name: "Withdrawn that day", values: series("kcashWithdrawn"), color: 3 },
-      { name: "Outstanding at day end", values: outstandingByDay(stats), color: 0 },
-    ]),
-    lineChart("Claims and new gamers per day", dates, [
-      { name: "Claims", values: series("claims"), color: 0 },
+      { name: "Withdrawn (below 0)", values: withdrawn, color: 3 },
+    ], "KCash issued per day by kind above the axis, withdrawn below"),
+    lineChart("Outstanding KCash at day end", dates, [{ name: "Outstanding", values: outstandingByDay(stats), color: 0 }]),
+    barChart("Claims per day", dates, [{ name: "Rewarded claims", values: series("claims"), color: 0 }]),
+    lineChart("Gamers per day", dates, [
+      { name: "Active gamers", values: series("activeGamers"), color: 2 },
       { name: "New gamers", values: series("newGamers"), color: 1 },
-    ]),
-    barChart("Active gamers per day", dates, [{ name: "Active gamers", values: series("activeGamers"), color: 2 }])));
-  view.append(h("p", { class: "hint" }, "Outstanding per day is worked back from today's total and each day's issued and withdrawn KCash. Hover a bar or point for its value."));
+    ])));
+  view.append(h("p", { class: "hint" }, "Outstanding per day is worked back from today's total and each day's KCash in and out. Hover a bar or a point for its value."));
   view.append(topEvents(stats.topEvents || [], base));
 }
 

@@ -1,7 +1,7 @@
 // A game's rewardable events: filter by state, page through, open one to edit.
 
 import { call } from "../api.js";
-import { h, badge, empty, link, select, table, button } from "../dom.js";
+import { h, badge, empty, link, replace, select, table, button } from "../dom.js";
 import { num, when } from "../format.js";
 import { heading, gameName } from "../shell.js";
 
@@ -49,7 +49,7 @@ export async function render(view, ctx, [gameId], query) {
     loaded.push(...events);
     draw();
     const next = page.cursor ?? page.offset ?? "";
-    more.replaceChildren(next ? button("Load more events", () => load(next)) : null);
+    replace(more, next ? button("Load more events", () => load(next)) : null);
   };
   await load("");
 }

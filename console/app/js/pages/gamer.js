@@ -29,14 +29,15 @@ export async function render(view, ctx, [gameId, userID]) {
   }, "History");
   const refresh = async () => {
     gamer = await call(path);
-    replace(summary, overview(ctx, gamer, path, refresh));
+    draw();
     await history.reload();
   };
-  replace(summary, overview(ctx, gamer, path, refresh));
+  const adjust = ctx.isAdmin ? adjustmentForm(ctx, gameId, gamer.userID, () => refresh()) : null;
+  const draw = () => replace(summary, overview(ctx, gamer, path, refresh, adjust));
+  draw();
   view.append(heading(gamer.userID, h("span", {}, "Gamer since ", when(gamer.createdAt)), link(`${base}/gamers`, "← Search gamers", { class: "btn" })),
     summary,
-    h("section", { class: "panel" }, h("h2", {}, "History"), h("p", { class: "hint" }, "Every ledger entry of this wallet, newest first: rewards, bonuses, withdrawals and adjustments."), history.node),
-    ctx.isAdmin ? adjustmentForm(ctx, gameId, gamer.userID, () => refresh()) : null);
+    h("section", { class: "panel" }, h("h2", {}, "History"), h("p", { class: "hint" }, "Every ledger entry of this wallet, newest first: rewards, bonuses, withdrawals and adjustments."), history.node));
   await history.reload();
 }
 
@@ -48,34 +49,42 @@ function balances(b) {
     card("Min. to withdraw", b.minWalletBalToWithdraw, b.wallet_transaction_error ? "a transaction FAILED" : null));
 }
 
-function overview(ctx, g, path, refresh) {
+/** Profile fields worth a label of their own; others show their key. */
+const PROFILE_LABELS = { name: "Name", username: "Username", email: "Email", phonenumber: "Phone (profile)", os_name: "OS", os_version: "OS version", app_version: "App version", device_model: "Device", playertag: "Player tag", date_joined: "Joined (game)" };
+
+function overview(ctx, g, path, refresh, adjust) {
   const profile = Object.entries(g.profile || {}).filter(([, v]) => v !== "" && v !== null && v !== 0 && v !== undefined);
   return h("div", {},
     balances(g.balance || {}),
     h("div", { class: "two-col" },
       h("section", { class: "panel" }, h("h2", {}, "Identity"),
         h("dl", { class: "kv" },
-          h("dt", {}, "User id"), h("dd", {}, g.userID),
+          h("dt", {}, "User ID"), h("dd", {}, g.userID),
           h("dt", {}, "Wallet"), h("dd", {}, h("code", {}, g.walletAddress)),
           h("dt", {}, "Linked phone"), h("dd", {}, g.linkedPhone || "not linked"),
-          h("dt", {}, "KGeN id"), h("dd", {}, g.kgenID ? h("code", {}, g.kgenID) : "—"),
-          profile.map(([k, v]) => [h("dt", {}, k.replace(/_/g, " ")), h("dd", {}, String(v))]))),
-      sessions(ctx, g, path, refresh)));
+          h("dt", {}, "KGeN ID"), h("dd", {}, g.kgenID ? h("code", {}, g.kgenID) : "—"),
+          profile.map(([k, v]) => [h("dt", {}, PROFILE_LABELS[k] ?? k[0].toUpperCase() + k.slice(1).replace(/_/g, " ")), h("dd", {}, String(v))]))),
+      h("div", { class: "stack" }, sessions(ctx, g, path, refresh), adjust)));
 }
+
+/** Shown once in the next drawn sessions panel (after a revocation). */
+let sessionsFlash = "";
 
 function sessions(ctx, g, path, refresh) {
   const active = g.sessions?.active ?? 0;
+  const flash = sessionsFlash ? notice("ok", sessionsFlash) : null;
+  sessionsFlash = "";
   const slot = h("div", { class: "row-actions" });
   const section = h("section", { class: "panel" }, h("h2", {}, "Sessions"),
     h("p", {}, h("strong", { "data-testid": "active-sessions" }, num(active)), active === 1 ? " active session" : " active sessions"),
-    h("p", { class: "hint" }, "Revoking signs the gamer out of every device at once; they can start a new session in the game."), slot);
+    h("p", { class: "hint" }, "Revoking signs the gamer out of every device at once; they can start a new session in the game."), flash, slot);
   const reset = () => replace(slot, ctx.isAdmin
     ? button("Revoke all sessions…", () => replace(slot, h("span", {}, `Sign ${g.userID} out everywhere?`),
       button("Yes, revoke all", async () => {
         try {
           await call(`${path}/sessions/revoke`, { method: "POST" });
+          sessionsFlash = "All sessions revoked: the gamer is signed out everywhere.";
           await refresh();
-          section.append(notice("ok", "All sessions revoked."));
         } catch (error) {
           replace(slot, notice("error", explain(error)));
         }
