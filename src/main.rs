@@ -205,7 +205,7 @@ async fn serve(database_url: &str, config: Config) -> anyhow::Result<()> {
         backend = ?db.backend(),
         "kgen-loyalty listening"
     );
-    let state = kgen_loyalty::app::AppState::new(db.clone(), config).await?;
+    let state = kgen_loyalty::state::AppState::new(db.clone(), config).await?;
     kgen_loyalty::app::serve(listener, state, shutdown_signal()).await?;
     db.close().await;
     tracing::info!("stopped");

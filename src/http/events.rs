@@ -11,11 +11,11 @@ use utoipa_axum::routes;
 use super::auth::ClientAuth;
 use super::error::{ApiResult, ErrorBody};
 use super::extract::{parse_limit, Json, PathParam, Query};
-use crate::app::AppState;
 use crate::domain::events::{self, ClaimPeriod, EventInput, RewardCategory};
 use crate::domain::money::{optional_whole_number, Amount, AMOUNT_MAX};
 use crate::domain::text::{check_required_text, check_text, TextKind};
 use crate::domain::time::{parse_rfc3339, rfc3339};
+use crate::state::AppState;
 use crate::storage::events::EventRow;
 
 /// The routes of this area.
