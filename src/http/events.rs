@@ -145,7 +145,7 @@ const COOLDOWN_MAX: i64 = 31_536_000;
 
 impl UpsertEventRequest {
     /// Validates every field and applies the defaults.
-    fn into_input(self) -> ApiResult<EventInput> {
+    pub fn into_input(self) -> ApiResult<EventInput> {
         let event_type = self.event_type.unwrap_or_default();
         check_required_text("eventType", &event_type, 128, TextKind::Line)?;
         let event_name = self.event_name.unwrap_or_default();

@@ -5,6 +5,7 @@
 pub mod analytics;
 pub mod auth;
 pub mod claims;
+pub mod console;
 pub mod error;
 pub mod events;
 pub mod extract;
@@ -67,6 +68,13 @@ impl Modify for SecuritySchemes {
         components.add_security_scheme("client_secret", header("x-client-secret"));
         components.add_security_scheme("user_jwt", header("user-jwt-token"));
         components.add_security_scheme(
+            "console_session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                console::COOKIE_NAME,
+                "The console session cookie set by POST /console/api/login",
+            ))),
+        );
+        components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(
                 HttpBuilder::new()
@@ -84,6 +92,7 @@ fn server_routes() -> OpenApiRouter<AppState> {
         .merge(ops::router())
         .merge(events::router())
         .merge(session::s2s_router())
+        .merge(console::router())
 }
 
 /// The routes a game's front end calls, possibly from a browser.

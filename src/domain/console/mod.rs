@@ -5,5 +5,6 @@
 pub mod adjustments;
 pub mod audit;
 pub mod auth;
+pub mod gamers;
 pub mod operators;
 pub mod stats;

@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 
 use crate::domain::{Error, Result};
-use crate::storage::console::stats::{self as store, TopEventRow, DAY_NANOS};
+pub use crate::storage::console::stats::DAY_NANOS;
+use crate::storage::console::stats::{self as store, TopEventRow};
 use crate::storage::{self, Db};
 
 /// Most days a dashboard covers.
