@@ -151,6 +151,14 @@ pub struct Config {
     #[arg(long, env = "KGEN_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
 
+    /// Minutes a console session lives without use.
+    #[arg(long, env = "KGEN_CONSOLE_IDLE_MINUTES", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=10_080))]
+    pub console_idle_minutes: u64,
+
+    /// Whether the console cookie carries `Secure` (set it behind HTTPS).
+    #[arg(long, env = "KGEN_CONSOLE_SECURE_COOKIE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub console_secure_cookie: bool,
+
     /// Log format.
     #[arg(long, env = "KGEN_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,

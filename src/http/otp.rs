@@ -11,9 +11,9 @@ use utoipa_axum::routes;
 use super::auth::GamerAuth;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::Json;
-use crate::app::AppState;
 use crate::domain::otp::{self, Phone};
 use crate::domain::phone_link::{self, OtpSent, PhoneLink};
+use crate::state::AppState;
 
 /// The routes of this area.
 pub fn router() -> OpenApiRouter<AppState> {
