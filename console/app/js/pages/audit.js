@@ -29,7 +29,7 @@ export async function render(view, ctx, [routeGame], query) {
     const n = needle.value.trim().toLowerCase();
     const shown = rows.filter((e) => !n || `${e.operator} ${e.action} ${e.target ?? ""} ${detailText(e.detail)}`.toLowerCase().includes(n));
     body.replaceChildren(shown.length ? table([
-      { label: "When", cell: (e) => when(e.at) },
+      { label: "When", class: "nowrap", cell: (e) => when(e.at) },
       { label: "Who", cell: (e) => e.operator },
       { label: "Action", cell: (e) => h("code", {}, e.action) },
       { label: "Game", cell: (e) => name(e.clientID) },

@@ -61,6 +61,6 @@ function eventsTable(events, base) {
     { label: "Reward", class: "num", cell: (e) => `${num(e.rewardAmount)} ${e.rewardCategory === "BONUS" ? "bonus" : "earned"}` },
     { label: "Rules", cell: rulesSummary },
     { label: "State", cell: (e) => e.isActive ? badge("active", "ok") : badge("inactive", "muted") },
-    { label: "Updated", cell: (e) => when(e.updatedAt) },
+    { label: "Updated", class: "nowrap", cell: (e) => when(e.updatedAt) },
   ], events, "Events");
 }

@@ -96,7 +96,7 @@ function sessions(ctx, g, path, refresh) {
 
 function transactions(list) {
   return table([
-    { label: "When", cell: (t) => when(t.created_at) },
+    { label: "When", class: "nowrap", cell: (t) => when(t.created_at) },
     { label: "What", cell: (t) => h("div", {}, h("span", { class: "strong" }, TYPE_LABEL[t.description?.type] ?? t.description?.type ?? "—"),
       h("div", { class: "muted small" }, t.description?.platformProtocolsTxnName || "", t.description?.platformProtocolsTxnDescription ? ` · ${t.description.platformProtocolsTxnDescription}` : "")) },
     { label: "Amount", class: "num", cell: (t) => {

@@ -38,6 +38,6 @@ function gamersTable(gamers, base) {
     { label: "User id", cell: (g) => link(`${base}/gamers/${encodeURIComponent(g.userID)}`, g.userID, { class: "strong" }) },
     { label: "Wallet", cell: (g) => h("code", { class: "small" }, g.walletAddress) },
     { label: "Balance", class: "num", cell: (g) => num(g.lazyBalance) },
-    { label: "Joined", cell: (g) => when(g.createdAt) },
+    { label: "Joined", class: "nowrap", cell: (g) => when(g.createdAt) },
   ], gamers, "Gamers");
 }

@@ -31,7 +31,7 @@ export async function render(view, ctx, [routeGame], query) {
     const page = await call("/withdrawals", { query: { clientID: gameId, status, limit: 50, cursor } });
     if (!page.withdrawals.length) return { node: empty(status ? `No ${status.toLowerCase()} withdrawals.` : "No withdrawals yet.", "Try another status or game."), next: "" };
     return { node: table([
-      { label: "Requested", cell: (w) => when(w.createdAt) },
+      { label: "Requested", class: "nowrap", cell: (w) => when(w.createdAt) },
       { label: "Age", cell: (w) => age(w.ageSeconds) },
       { label: "Game", cell: (w) => name(w.clientID) },
       { label: "Gamer", cell: (w) => link(`/g/${encodeURIComponent(w.clientID)}/gamers/${encodeURIComponent(w.userID)}`, w.userID) },
