@@ -180,6 +180,7 @@ test("an admin posts an adjustment that shows in the gamer's balance and history
     await page.locator(".kpi", { hasText: "Total balance" }).getByText("725").waitFor();
     const balance = await api(server.base, "GET", "/fe/wallet/balance", { headers: { "user-jwt-token": gameA.tokens.FTC_User1 } });
     assert.equal(balance.body.lazy_balance, 725);
+    await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: join(SCREENSHOTS, "gamer.png") });
     await page.setViewportSize({ width: 390, height: 844 });
     await page.screenshot({ path: join(tmpdir(), "kgen-console-gamer-phone.png"), fullPage: true });

@@ -35,7 +35,18 @@ export async function startServer() {
     child.stderr.on("data", read);
     child.on("exit", (code) => reject(new Error(`server exited with ${code}:\n${log}`)));
   });
-  const cli = (...args) => JSON.parse(execFileSync(BINARY, [...args, "--json"], { env, encoding: "utf8" }));
+  const cli = (...args) => {
+    // The CLI can meet the running server's write lock on SQLite ("the database
+    // is busy; retry", exit non-zero); it says to retry, so a few tries it gets.
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return JSON.parse(execFileSync(BINARY, [...args, "--json"], { env, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }));
+      } catch (error) {
+        if (attempt >= 5 || !String(error.stderr).includes("busy")) throw error;
+        execFileSync("sleep", ["0.5"]);
+      }
+    }
+  };
   return {
     base,
     cli,

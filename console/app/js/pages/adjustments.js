@@ -50,6 +50,7 @@ export function adjustmentForm(ctx, gameId, userID, onDone) {
       replace(status, notice("ok", `Posted ${signed(posted.amount)} KCash for `,
         link(`${base}/gamers/${encodeURIComponent(posted.userID)}`, posted.userID), "."));
       form.reset();
+      credit.checked = true;
       if (userID) who.value = userID;
       key = newKey();
       onDone?.(posted);

@@ -79,7 +79,11 @@ function kpis(stats, series, base) {
       h("span", { class: "kpi-value" }, `${num(stats.pendingWithdrawals)} pending`),
       h("span", { class: "kpi-detail" }, stats.oldestPendingSeconds == null ? "nothing waiting" : `oldest ${age(stats.oldestPendingSeconds)}`,
         " · ", link(`${base}/withdrawals?status=PENDING`, "see withdrawals"))),
-    verify ? kpi("Last ledger verify", verify.ok === false ? "FAILED" : "OK", when(verify.at ?? verify.finishedAt)) : null);
+    verify
+      ? h("div", { class: `kpi ${verify.ok ? "" : "kpi-bad"}`, title: verify.summary ?? "" },
+        h("span", { class: "kpi-label" }, "Last ledger verify"), h("span", { class: "kpi-value" }, verify.ok ? "All OK" : "FAILED"),
+        h("span", { class: "kpi-detail" }, when(verify.at)))
+      : kpi("Last ledger verify", "—", "not run yet (kgen-loyalty ledger verify)"));
 }
 
 function topEvents(events, base) {

@@ -125,19 +125,29 @@ export async function render(view, ctx, [gameId, eventID]) {
   const flash = sessionStorage.getItem("flash");
   if (flash) { sessionStorage.removeItem("flash"); view.append(notice("ok", flash)); }
   if (!ctx.isAdmin) view.append(notice("info", "You can look but not change: your role is viewer."));
-  if (eventID) view.append(facts(event));
+  if (eventID) view.append(facts(event, await recentTotals(gameId, eventID)));
   view.append(form);
   if (eventID && ctx.isAdmin) view.append(dangerZone(ctx, event, i, put, path, base));
 }
 
-function facts(e) {
+/** The event's claims and KCash over 90 days, when it is among the game's top events. */
+async function recentTotals(gameId, eventID) {
+  try {
+    const stats = await call(`/games/${encodeURIComponent(gameId)}/stats`, { query: { days: 90 } });
+    return stats.topEvents.find((t) => t.eventID === eventID) ?? null;
+  } catch {
+    return null;
+  }
+}
+
+function facts(e, recent) {
   const used = e.budgetUsed ?? e.paidOut ?? e.kcashPaid;
   return h("dl", { class: "facts" },
     h("div", {}, h("dt", {}, "Created"), h("dd", {}, when(e.createdAt))),
     h("div", {}, h("dt", {}, "Updated"), h("dd", {}, when(e.updatedAt))),
     h("div", {}, h("dt", {}, "Budget"), h("dd", {}, e.totalBudget == null ? "unlimited" : `${num(e.totalBudget)} KCash`)),
     used !== undefined ? h("div", {}, h("dt", {}, "Budget used"), h("dd", {}, e.totalBudget ? `${num(used)} of ${num(e.totalBudget)} (${Math.round((used / e.totalBudget) * 100)} %)` : `${num(used)} KCash paid`)) : null,
-    e.claims !== undefined ? h("div", {}, h("dt", {}, "Claims"), h("dd", {}, num(e.claims))) : null);
+    recent ? h("div", {}, h("dt", {}, "Last 90 days"), h("dd", {}, `${num(recent.claims)} claims · ${num(recent.kcash)} KCash paid`)) : null);
 }
 
 function dangerZone(ctx, event, i, put, path, base) {
