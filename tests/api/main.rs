@@ -5,6 +5,7 @@ mod analytics;
 mod attacks;
 mod claims;
 mod cli;
+mod console;
 mod crash;
 mod events;
 mod hardening;
