@@ -112,7 +112,7 @@ pub async fn list_console_withdrawals(
                 .await?,
         );
     }
-    rows.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    rows.sort_by_key(|row| std::cmp::Reverse(row.created_at));
     rows.truncate(limit as usize + 1);
     let (rows, cursor) = state
         .keys

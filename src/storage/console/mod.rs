@@ -351,7 +351,7 @@ pub async fn list_audit(
                     .await?,
                 );
             }
-            rows.sort_by(|a, b| b.id.cmp(&a.id));
+            rows.sort_by_key(|row| std::cmp::Reverse(row.id));
             rows.truncate(limit as usize);
             Ok(rows)
         }

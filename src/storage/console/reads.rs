@@ -84,7 +84,7 @@ pub async fn search_gamers(
             sqlx::query_as(&format!(
                 "{GAMER_LIST_SELECT} where g.client_id = $1
                    and g.user_id{collate} >= $2 and g.user_id{collate} < $3
-                   and substr(g.user_id, 1, $4) = $2
+                   and substr(g.user_id, 1, cast($4 as integer)) = $2
                    and g.id < $5
                  order by g.id desc limit $6"
             ))
