@@ -7,7 +7,10 @@ import { heading } from "../shell.js";
 
 function detailText(detail) {
   if (detail === null || detail === undefined || detail === "") return "";
-  return typeof detail === "string" ? detail : JSON.stringify(detail);
+  if (typeof detail !== "object") return String(detail);
+  return Object.entries(detail)
+    .map(([key, value]) => `${key}: ${typeof value === "object" && value !== null ? JSON.stringify(value) : value}`)
+    .join(" · ");
 }
 
 /** `/audit` or `/g/{id}/audit`; `query.clientID` filters. */
@@ -31,7 +34,7 @@ export async function render(view, ctx, [routeGame], query) {
     body.replaceChildren(shown.length ? table([
       { label: "When", class: "nowrap", cell: (e) => when(e.at) },
       { label: "Who", cell: (e) => e.operator },
-      { label: "Action", cell: (e) => h("code", {}, e.action) },
+      { label: "Action", class: "nowrap", cell: (e) => h("code", {}, e.action) },
       { label: "Game", cell: (e) => name(e.clientID) },
       { label: "Target", cell: (e) => e.target ?? "" },
       { label: "Detail", class: "wrap", cell: (e) => detailText(e.detail) },

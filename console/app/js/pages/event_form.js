@@ -147,7 +147,7 @@ function facts(e, recent) {
     h("div", {}, h("dt", {}, "Updated"), h("dd", {}, when(e.updatedAt))),
     h("div", {}, h("dt", {}, "Budget"), h("dd", {}, e.totalBudget == null ? "unlimited" : `${num(e.totalBudget)} KCash`)),
     used !== undefined ? h("div", {}, h("dt", {}, "Budget used"), h("dd", {}, e.totalBudget ? `${num(used)} of ${num(e.totalBudget)} (${Math.round((used / e.totalBudget) * 100)} %)` : `${num(used)} KCash paid`)) : null,
-    recent ? h("div", {}, h("dt", {}, "Last 90 days"), h("dd", {}, `${num(recent.claims)} claims · ${num(recent.kcash)} KCash paid`)) : null);
+    recent ? h("div", {}, h("dt", {}, "Last 90 days"), h("dd", {}, `${num(recent.claims)} ${recent.claims === 1 ? "claim" : "claims"} · ${num(recent.kcash)} KCash paid`)) : null);
 }
 
 function dangerZone(ctx, event, i, put, path, base) {

@@ -33,11 +33,20 @@ export async function render(view, ctx, [gameId, userID]) {
     await history.reload();
   };
   const adjust = ctx.isAdmin ? adjustmentForm(ctx, gameId, gamer.userID, () => refresh()) : null;
-  const draw = () => replace(summary, overview(ctx, gamer, path, refresh, adjust));
+  const identity = h("div");
+  const side = h("div", { class: "stack" });
+  const draw = () => {
+    replace(summary, balances(gamer.balance || {}));
+    replace(identity, identityPanel(gamer));
+    replace(side, sessions(ctx, gamer, path, refresh), adjust);
+  };
   draw();
   view.append(heading(gamer.userID, h("span", {}, "Gamer since ", when(gamer.createdAt)), link(`${base}/gamers`, "← Search gamers", { class: "btn" })),
     summary,
-    h("section", { class: "panel" }, h("h2", {}, "History"), h("p", { class: "hint" }, "Every ledger entry of this wallet, newest first: rewards, bonuses, withdrawals and adjustments."), history.node));
+    h("div", { class: "main-side" },
+      h("div", { class: "stack" }, identity,
+        h("section", { class: "panel" }, h("h2", {}, "History"), h("p", { class: "hint" }, "Every ledger entry of this wallet, newest first: rewards, bonuses, withdrawals and adjustments."), history.node)),
+      side));
   await history.reload();
 }
 
@@ -52,19 +61,15 @@ function balances(b) {
 /** Profile fields worth a label of their own; others show their key. */
 const PROFILE_LABELS = { name: "Name", username: "Username", email: "Email", phonenumber: "Phone (profile)", os_name: "OS", os_version: "OS version", app_version: "App version", device_model: "Device", playertag: "Player tag", date_joined: "Joined (game)" };
 
-function overview(ctx, g, path, refresh, adjust) {
+function identityPanel(g) {
   const profile = Object.entries(g.profile || {}).filter(([, v]) => v !== "" && v !== null && v !== 0 && v !== undefined);
-  return h("div", {},
-    balances(g.balance || {}),
-    h("div", { class: "two-col" },
-      h("section", { class: "panel" }, h("h2", {}, "Identity"),
-        h("dl", { class: "kv" },
-          h("dt", {}, "User ID"), h("dd", {}, g.userID),
-          h("dt", {}, "Wallet"), h("dd", {}, h("code", {}, g.walletAddress)),
-          h("dt", {}, "Linked phone"), h("dd", {}, g.linkedPhone || "not linked"),
-          h("dt", {}, "KGeN ID"), h("dd", {}, g.kgenID ? h("code", {}, g.kgenID) : "—"),
-          profile.map(([k, v]) => [h("dt", {}, PROFILE_LABELS[k] ?? k[0].toUpperCase() + k.slice(1).replace(/_/g, " ")), h("dd", {}, String(v))]))),
-      h("div", { class: "stack" }, sessions(ctx, g, path, refresh), adjust)));
+  return h("section", { class: "panel" }, h("h2", {}, "Identity"),
+    h("dl", { class: "kv" },
+      h("dt", {}, "User ID"), h("dd", {}, g.userID),
+      h("dt", {}, "Wallet"), h("dd", {}, h("code", {}, g.walletAddress)),
+      h("dt", {}, "Linked phone"), h("dd", {}, g.linkedPhone || "not linked"),
+      h("dt", {}, "KGeN ID"), h("dd", {}, g.kgenID ? h("code", {}, g.kgenID) : "—"),
+      profile.map(([k, v]) => [h("dt", {}, PROFILE_LABELS[k] ?? k[0].toUpperCase() + k.slice(1).replace(/_/g, " ")), h("dd", {}, String(v))])));
 }
 
 /** Shown once in the next drawn sessions panel (after a revocation). */
@@ -104,6 +109,6 @@ function transactions(list) {
       return h("span", { class: credit ? "credit" : "debit" }, `${credit ? "+" : "−"}${num(t.amount)}`);
     } },
     { label: "Status", cell: (t) => badge(t.sync_status, STATUS_TONE[t.sync_status]) },
-    { label: "Id", cell: (t) => h("code", { class: "small" }, t.uid) },
+    { label: "Id", class: "nowrap", cell: (t) => h("code", { class: "small", title: t.uid }, `${t.uid.slice(0, 8)}…`) },
   ], list, "Transactions");
 }
