@@ -77,13 +77,10 @@ create table ledger_verifications (
 create index gamers_by_client_created on gamers (client_id, created_at);
 create index gamers_by_kgen_account on gamers (kgen_account_id);
 create index gamers_by_client_id on gamers (client_id, id);
-create index claims_by_client_created on claims (client_id, created_at);
 create index withdrawals_by_client_status on withdrawals (client_id, status, created_at);
 create index withdrawals_by_status on withdrawals (status, created_at);
 create index withdrawals_by_client_created on withdrawals (client_id, created_at);
-create index sessions_by_client_created on sessions (client_id, created_at);
 create index sessions_by_gamer on sessions (gamer_id);
-create index tracker_drops_by_client_created on tracker_drops (client_id, created_at);
 
 -- Dashboard rollups, maintained incrementally: every row older than the
 -- watermark (a time, nanoseconds) is counted here exactly once; rows newer than
