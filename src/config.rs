@@ -159,6 +159,12 @@ pub struct Config {
     #[arg(long, env = "KGEN_CONSOLE_SECURE_COOKIE", default_value_t = false, action = clap::ArgAction::Set)]
     pub console_secure_cookie: bool,
 
+    /// Seconds the dashboard rollups stay behind the clock: longer than any
+    /// write transaction, so that every row they add has committed. Rows younger
+    /// than this are counted live.
+    #[arg(long, env = "KGEN_CONSOLE_STATS_LAG_SECONDS", default_value_t = 120)]
+    pub console_stats_lag_seconds: u64,
+
     /// Log format.
     #[arg(long, env = "KGEN_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,

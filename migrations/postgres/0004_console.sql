@@ -77,10 +77,48 @@ create table ledger_verifications (
 create index gamers_by_client_created on gamers (client_id, created_at);
 create index gamers_by_kgen_account on gamers (kgen_account_id);
 create index gamers_by_client_id on gamers (client_id, id);
-create index claims_by_client_created on claims (client_id, created_at);
 create index withdrawals_by_client_status on withdrawals (client_id, status, created_at);
 create index withdrawals_by_status on withdrawals (status, created_at);
 create index withdrawals_by_client_created on withdrawals (client_id, created_at);
-create index sessions_by_client_created on sessions (client_id, created_at);
 create index sessions_by_gamer on sessions (gamer_id);
-create index tracker_drops_by_client_created on tracker_drops (client_id, created_at);
+
+-- Dashboard rollups, maintained incrementally: every row older than the
+-- watermark (a time, nanoseconds) is counted here exactly once; rows newer than
+-- it are counted live from the (client, time) indexes above.
+create table stats_watermarks (
+    name text primary key,
+    position bigint not null
+);
+create table stats_daily (
+    client_id text not null,
+    day bigint not null,
+    claims bigint not null default 0,
+    kcash_rewarded bigint not null default 0,
+    kcash_bonus bigint not null default 0,
+    kcash_adjusted bigint not null default 0,
+    kcash_requested bigint not null default 0,
+    new_gamers bigint not null default 0,
+    active_gamers bigint not null default 0,
+    primary key (client_id, day)
+);
+create table stats_event_daily (
+    client_id text not null,
+    day bigint not null,
+    event_id text not null,
+    claims bigint not null default 0,
+    kcash bigint not null default 0,
+    primary key (client_id, day, event_id)
+);
+create table stats_active (
+    client_id text not null,
+    day bigint not null,
+    gamer_id bigint not null,
+    primary key (client_id, day, gamer_id)
+);
+create index claims_by_created on claims (created_at);
+create index gamers_by_created on gamers (created_at);
+create index wallet_entries_by_created on wallet_entries (created_at);
+create index adjustments_by_created on adjustments (created_at);
+create index withdrawals_by_created on withdrawals (created_at);
+create index sessions_by_created on sessions (created_at);
+create index tracker_drops_by_created on tracker_drops (created_at);

@@ -242,7 +242,8 @@ pub async fn get_game_stats(
         }
         Some(_) => 0,
     };
-    let figures = stats::game_stats(&state.db, &client_id, days).await?;
+    let lag = std::time::Duration::from_secs(state.config.console_stats_lag_seconds);
+    let figures = stats::game_stats(&state.db, &client_id, days, lag).await?;
     let now = crate::storage::now_nanos();
     Ok(axum::Json(StatsResponse {
         days: figures

@@ -5,6 +5,7 @@
 
 pub mod adjustments;
 pub mod reads;
+pub mod rollup;
 pub mod stats;
 
 use sqlx::{AnyExecutor, AnyPool};

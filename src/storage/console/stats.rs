@@ -155,8 +155,8 @@ pub struct TopEventRow {
     pub kcash: i64,
 }
 
-/// Up to 10 events with the most claims since `since` (then kcash, then id).
-pub async fn top_events(
+/// Every event's REWARDED claims since `since`.
+pub async fn events_since(
     pool: &AnyPool,
     client_id: &str,
     since: i64,
@@ -170,9 +170,7 @@ pub async fn top_events(
                  and created_at >= $2
                  and status = 'REWARDED'
                group by event_id) t
-         left join events e on e.id = t.event_id
-         order by t.claims desc, t.kcash desc, t.event_id
-         limit 10",
+         left join events e on e.id = t.event_id",
     )
     .bind(client_id)
     .bind(since)

@@ -11,8 +11,24 @@ use crate::helpers::spawn_app_with;
 const DAY: i64 = 86_400_000_000_000;
 
 #[tokio::test]
-async fn stats_count_a_seeded_history_per_utc_day() {
-    let app = spawn_app_with(|config| config.settlement_interval_ms = 3_600_000).await;
+async fn stats_count_a_seeded_history_per_utc_day_live() {
+    seeded_history_gives_known_figures(120).await;
+}
+
+#[tokio::test]
+async fn stats_count_a_seeded_history_per_utc_day_from_the_rollups_exactly_once() {
+    seeded_history_gives_known_figures(0).await;
+}
+
+/// Seeds a known history and checks every figure; with `lag_seconds` 0 every row
+/// is in the rollups (asked twice: nothing counted twice), with 120 only the
+/// backdated claim is.
+async fn seeded_history_gives_known_figures(lag_seconds: u64) {
+    let app = spawn_app_with(|config| {
+        config.settlement_interval_ms = 3_600_000;
+        config.console_stats_lag_seconds = lag_seconds;
+    })
+    .await;
     let game = app.create_client_with(50, 10).await;
     let other = app.create_client().await;
     let (big, small) = (
@@ -69,8 +85,8 @@ async fn stats_count_a_seeded_history_per_utc_day() {
     assert_eq!(app.withdraw(&g1, None).await.body["amount"], 160);
     let base = format!("/console/api/games/{}/stats", game.id);
 
-    let two_days = get(&app, &admin, &format!("{base}?days=2")).await;
     let default = get(&app, &admin, &base).await;
+    let two_days = get(&app, &admin, &format!("{base}?days=2")).await;
 
     assert_eq!(two_days.status, 200, "{:?}", two_days.body);
     let days = two_days.body["days"].as_array().unwrap();
@@ -102,6 +118,12 @@ async fn stats_count_a_seeded_history_per_utc_day() {
     );
     assert_eq!(two_days.body["lastLedgerVerify"], Value::Null);
     assert_eq!(default.body["days"].as_array().unwrap().len(), 30);
+    let rolled_active = app.scalar("select count(*) from stats_active").await;
+    let expected_rolled = if lag_seconds == 0 { 5 } else { 1 };
+    assert_eq!(
+        rolled_active, expected_rolled,
+        "gamer-days in the rollup set"
+    );
 }
 
 #[tokio::test]
