@@ -107,7 +107,7 @@ test("the dashboard shows the seeded claims, KCash, gamers and top events", asyn
   });
 });
 
-test("an admin creates an event with claim rules and then edits it", async () => {
+test("an admin creates an event with claim rules, edits it, deactivates it and deletes it", async () => {
   await inBrowser(async (page) => {
     // Arrange
     await signIn(page, server.base, admin.email, admin.password);
@@ -138,6 +138,19 @@ test("an admin creates an event with claim rules and then edits it", async () =>
     assert.equal(event.maxClaimsPerUser, 1);
     assert.equal(event.claimPeriod, "WEEKLY");
     assert.equal(event.totalBudget, 10000);
+
+    // Act: deactivate, then delete
+    await page.getByRole("button", { name: "Deactivate" }).click();
+    await page.getByText("Event deactivated").waitFor();
+    const read = () => api(server.base, "GET", `/s2s/loyalty/rewardable-events/${event.eventID}`, { headers: gameA.s2s });
+    assert.equal((await read()).body.isActive, false, "deactivated");
+    await page.getByRole("button", { name: "Delete event…" }).click();
+    await page.getByRole("button", { name: "Yes, delete" }).click();
+    await page.getByRole("heading", { name: "Events" }).waitFor();
+
+    // Assert
+    assert.equal((await read()).status, 404, "deleted");
+    assert.equal(await page.getByRole("link", { name: /Weekly quest/ }).count(), 0, "gone from the list");
   });
 });
 
@@ -287,6 +300,30 @@ test("a platform admin creates a game and sees its secret once", async () => {
     const secret = await page.getByTestId("client-secret").textContent();
     assert.match(secret, /^[A-Za-z0-9]{30,}$/);
     await page.getByRole("cell", { name: "Carrom Cup", exact: true }).waitFor();
+  });
+});
+
+test("sign-in works with the keyboard alone, and every control of the forms has a label", async () => {
+  await inBrowser(async (page) => {
+    // Act: the email field has the focus on load; Tab to the password, Enter submits
+    await page.goto(`${server.base}/console/`);
+    await page.getByLabel("Email").waitFor();
+    await page.keyboard.type(admin.email);
+    await page.keyboard.press("Tab");
+    await page.keyboard.type(admin.password);
+    await page.keyboard.press("Enter");
+    await page.getByText("KCash in and out per day").waitFor();
+
+    // Assert
+    const unlabelled = async () => page.evaluate(() => [...document.querySelectorAll("#app input, #app select, #app textarea")]
+      .filter((control) => control.labels.length === 0 && !control.getAttribute("aria-label"))
+      .map((control) => control.name || control.id || control.outerHTML));
+    for (const route of ["events/new", `gamers/FTC_User1`, "adjustments", "withdrawals", "audit"]) {
+      await page.goto(`${server.base}/console/#/g/${gameA.clientID}/${route}`);
+      await page.locator("main h1").first().waitFor();
+      await page.waitForLoadState("networkidle");
+      assert.deepEqual(await unlabelled(), [], `${route}: every control has a label`);
+    }
   });
 });
 
