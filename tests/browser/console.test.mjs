@@ -303,6 +303,39 @@ test("a platform admin creates a game and sees its secret once", async () => {
   });
 });
 
+test("a platform admin sees a gamer's withdrawal with its game, amount, status and age, and filters by status", async () => {
+  // Arrange: a gamer of a third game links a phone (OTP from the server log) and withdraws
+  const game = await seedGame(server, "Carrom Cup Withdrawals", {
+    events: [{ eventType: "Big", rewardAmount: 500 }], gamers: ["whale"], claims: [["whale", "Big"]],
+  });
+  const gamer = { "user-jwt-token": game.tokens.whale };
+  const phone = { phone_number: "9876543219", countryCode: "+91" };
+  const registered = await api(server.base, "POST", "/fe/users/auth/otp/register", { headers: gamer, body: phone });
+  const line = server.log().split("\n").find((l) => l.includes(`auth_code=${registered.body.authCode}`));
+  const otp = line.match(/otp=(\d+)/)[1];
+  const verified = await api(server.base, "POST", "/fe/users/auth/otp/verify", { headers: gamer, body: { ...phone, authCode: registered.body.authCode, otp } });
+  assert.equal(verified.status, 200, JSON.stringify(verified.body));
+  const withdrawn = await api(server.base, "POST", "/fe/wallet/withdraw", { headers: gamer });
+  assert.equal(withdrawn.status, 200, JSON.stringify(withdrawn.body));
+
+  await inBrowser(async (page) => {
+    // Act
+    await signIn(page, server.base, platform.email, platform.password);
+    await page.getByRole("heading", { name: "Your games" }).waitFor();
+    await page.getByRole("link", { name: "Withdrawals", exact: true }).click();
+
+    // Assert
+    const row = page.locator("tr", { hasText: "whale" });
+    await row.waitFor();
+    assert.match(await row.textContent(), /Carrom Cup Withdrawals/);
+    assert.match(await row.textContent(), /550/);
+    await page.getByLabel("Status").selectOption("FAILED");
+    await page.getByText("No failed withdrawals.").waitFor();
+    await page.getByLabel("Status").selectOption("");
+    await row.waitFor();
+  });
+});
+
 test("sign-in works with the keyboard alone, and every control of the forms has a label", async () => {
   await inBrowser(async (page) => {
     // Act: the email field has the focus on load; Tab to the password, Enter submits

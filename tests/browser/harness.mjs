@@ -22,8 +22,8 @@ export async function startServer() {
   const databaseUrl = `sqlite://${join(dir, "kgen.db")}?mode=rwc`;
   const env = { ...process.env, DATABASE_URL: databaseUrl, NO_COLOR: "1", RUST_LOG: "info", KGEN_SMS: "log" };
   const child = spawn(BINARY, ["serve", "--listen", "127.0.0.1:0"], { env, stdio: ["ignore", "pipe", "pipe"] });
+  let log = "";
   const base = await new Promise((resolveBase, reject) => {
-    let log = "";
     const timer = setTimeout(() => reject(new Error(`server did not start:\n${log}`)), 30_000);
     const read = (chunk) => {
       log += chunk;
@@ -50,6 +50,9 @@ export async function startServer() {
   return {
     base,
     cli,
+    /** What the server has logged so far, without colours. */
+    // eslint-disable-next-line no-control-regex
+    log: () => log.replace(/\x1b\[[0-9;]*m/g, ""),
     async stop() {
       child.kill("SIGTERM");
       await new Promise((done) => { child.once("exit", done); setTimeout(done, 5_000); });
