@@ -371,6 +371,26 @@ test("/docs renders the API reference from /openapi.json under its CSP", async (
   });
 });
 
+test("/docs try-it-out of a console change carries the signed-in operator's CSRF token", async () => {
+  await inBrowser(async (page) => {
+    // Arrange
+    await signIn(page, server.base, admin.email, admin.password);
+    await page.getByText("KCash in and out per day").waitFor();
+    await page.goto(`${server.base}/docs`);
+    await page.getByRole("button", { name: /Authorize/ }).waitFor();
+
+    // Act
+    const headers = await page.evaluate(async () => {
+      const request = await window.ui.getConfigs().requestInterceptor({ url: "/console/api/logout", method: "POST", headers: {} });
+      return request.headers;
+    });
+
+    // Assert
+    const session = await page.evaluate(async () => (await fetch("/console/api/session")).json());
+    assert.equal(headers["x-csrf-token"], session.csrfToken);
+  });
+});
+
 test("the console's files come with a CSP that allows only this origin, and nosniff", async () => {
   // Act
   const response = await fetch(`${server.base}/console/`);
