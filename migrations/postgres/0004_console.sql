@@ -75,7 +75,6 @@ create table ledger_verifications (
 
 -- Console searches and dashboard windows.
 create index gamers_by_client_created on gamers (client_id, created_at);
-create index gamers_by_kgen_account on gamers (kgen_account_id);
 create index gamers_by_client_id on gamers (client_id, id);
 create index withdrawals_by_client_status on withdrawals (client_id, status, created_at);
 create index withdrawals_by_status on withdrawals (status, created_at);

@@ -255,3 +255,38 @@ async fn top_events(
     }
     Ok(top)
 }
+
+/// One event's REWARDED claims and their KCash per day over `days` (1-90) UTC
+/// days ending today: (day, claims, kcash), oldest first.
+pub async fn event_stats(
+    db: &Db,
+    client_id: &str,
+    event_id: &str,
+    days: i64,
+    lag: std::time::Duration,
+) -> Result<Vec<(i64, i64, i64)>> {
+    if !(1..=DAYS_MAX).contains(&days) {
+        return Err(Error::BadRequest(format!(
+            "days must be a whole number from 1 to {DAYS_MAX}"
+        )));
+    }
+    let watermark = catch_up(db, lag).await?;
+    let today = storage::now_nanos().div_euclid(DAY_NANOS);
+    let first = today - days + 1;
+    let tail_since = (first * DAY_NANOS).max(watermark.saturating_add(1));
+    let mut by_day: HashMap<i64, (i64, i64)> = (first..=today).map(|day| (day, (0, 0))).collect();
+    let rolled = rollup::rolled_event_days(db.reader(), client_id, event_id, first).await?;
+    let tail = store::event_claims_per_day(db.reader(), client_id, event_id, tail_since).await?;
+    for (day, claims, kcash) in rolled.into_iter().chain(tail) {
+        if let Some(entry) = by_day.get_mut(&day) {
+            entry.0 += claims;
+            entry.1 += kcash;
+        }
+    }
+    let mut series: Vec<(i64, i64, i64)> = by_day
+        .into_iter()
+        .map(|(day, (claims, kcash))| (day, claims, kcash))
+        .collect();
+    series.sort_by_key(|entry| entry.0);
+    Ok(series)
+}

@@ -217,11 +217,34 @@ pub struct ConsoleEventsParams {
     pub cursor: Option<String>,
 }
 
+/// An event as the console reads it: the `/s2s` event object plus the budget
+/// used.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ConsoleEventResponse {
+    /// The `/s2s` event object.
+    #[serde(flatten)]
+    pub event: EventResponse,
+    /// KCash paid out against `totalBudget`; null for an event without a budget
+    /// (its claims per day are in the event's stats).
+    #[serde(rename = "paidOut")]
+    pub paid_out: Option<i64>,
+}
+
+impl From<crate::storage::events::EventRow> for ConsoleEventResponse {
+    fn from(row: crate::storage::events::EventRow) -> ConsoleEventResponse {
+        let paid_out = row.total_budget.map(|_| row.paid_out);
+        ConsoleEventResponse {
+            event: row.into(),
+            paid_out,
+        }
+    }
+}
+
 /// A page of a game's events.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ConsoleEventListResponse {
     /// The events, newest first.
-    pub events: Vec<EventResponse>,
+    pub events: Vec<ConsoleEventResponse>,
     /// Cursor of the next page; "" on the last.
     pub cursor: String,
 }
@@ -261,7 +284,7 @@ pub async fn list_game_events(
     )
     .await?;
     Ok(axum::Json(ConsoleEventListResponse {
-        events: rows.into_iter().map(EventResponse::from).collect(),
+        events: rows.into_iter().map(ConsoleEventResponse::from).collect(),
         cursor,
     }))
 }
@@ -301,13 +324,13 @@ pub async fn upsert_game_event(
 #[utoipa::path(get, path = "/console/api/games/{clientID}/events/{eventID}", tag = "console",
     security(("console_session" = [])),
     params(("clientID" = String, Path, description = "Game"), ("eventID" = String, Path, description = "Event")),
-    responses((status = 200, description = "The event", body = EventResponse),
+    responses((status = 200, description = "The event", body = ConsoleEventResponse),
               (status = 404, description = "Unknown game or event", body = ErrorBody)))]
 pub async fn get_game_event(
     State(state): State<AppState>,
     console: Console,
     PathParams((client_id, event_id)): PathParams<(String, String)>,
-) -> ApiResult<axum::Json<EventResponse>> {
+) -> ApiResult<axum::Json<ConsoleEventResponse>> {
     console.game(&state, &client_id).await?;
     let event = events::get_event(&state.db, &client_id, &event_id).await?;
     Ok(axum::Json(event.into()))

@@ -22,6 +22,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_console_withdrawals))
         .routes(routes!(get_game_stats))
+        .routes(routes!(get_event_stats))
         .routes(routes!(list_audit_entries))
 }
 
@@ -283,6 +284,86 @@ pub async fn get_game_stats(
             summary: v.summary,
         }),
     }))
+}
+
+/// One UTC day of an event.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EventStatsDay {
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    /// REWARDED claims.
+    pub claims: i64,
+    /// KCash they paid.
+    pub kcash: i64,
+}
+
+/// An event's claims per day and budget used (an addition to the contract).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EventStatsResponse {
+    /// Event id.
+    #[serde(rename = "eventID")]
+    pub event_id: String,
+    /// KCash paid out against `totalBudget`; null without a budget.
+    #[serde(rename = "paidOut")]
+    pub paid_out: Option<i64>,
+    /// The event's budget, or null.
+    #[serde(rename = "totalBudget")]
+    pub total_budget: Option<i64>,
+    /// Exactly N days, oldest first, ending today.
+    pub days: Vec<EventStatsDay>,
+}
+
+/// An event's claims per day (`days` 1-90, default 30) and budget used.
+#[utoipa::path(get, path = "/console/api/games/{clientID}/events/{eventID}/stats", tag = "console",
+    security(("console_session" = [])),
+    params(("clientID" = String, Path, description = "Game"), ("eventID" = String, Path, description = "Event"), StatsParams),
+    responses((status = 200, description = "The figures", body = EventStatsResponse),
+              (status = 400, description = "days not 1-90", body = ErrorBody),
+              (status = 404, description = "Unknown game or event", body = ErrorBody)))]
+pub async fn get_event_stats(
+    State(state): State<AppState>,
+    console: Console,
+    PathParams((client_id, event_id)): PathParams<(String, String)>,
+    Query(params): Query<StatsParams>,
+) -> ApiResult<axum::Json<EventStatsResponse>> {
+    console.game(&state, &client_id).await?;
+    let event = crate::domain::events::get_event(&state.db, &client_id, &event_id).await?;
+    let days = parse_days(params.days.as_deref());
+    let lag = std::time::Duration::from_secs(state.config.console_stats_lag_seconds);
+    let series = stats::event_stats(&state.db, &client_id, &event_id, days, lag).await?;
+    Ok(axum::Json(EventStatsResponse {
+        event_id: event.id,
+        paid_out: event.total_budget.map(|_| event.paid_out),
+        total_budget: event.total_budget,
+        days: series
+            .into_iter()
+            .map(|(day, claims, kcash)| EventStatsDay {
+                date: day_date(day),
+                claims,
+                kcash,
+            })
+            .collect(),
+    }))
+}
+
+/// `days` as given (default 30); anything that is not 1-3 digits reads as 0 (400).
+fn parse_days(text: Option<&str>) -> i64 {
+    match text {
+        None => 30,
+        Some(text)
+            if !text.is_empty() && text.len() <= 3 && text.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            text.parse().unwrap_or(0)
+        }
+        Some(_) => 0,
+    }
+}
+
+/// The `YYYY-MM-DD` of a UTC day number.
+fn day_date(day: i64) -> String {
+    crate::domain::time::from_nanos(day * stats::DAY_NANOS)
+        .format("%Y-%m-%d")
+        .to_string()
 }
 
 /// Query of the audit log.

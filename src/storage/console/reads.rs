@@ -74,8 +74,10 @@ pub async fn search_gamers(
             .await
         }
         GamerQuery::UserIdPrefix(prefix) => {
-            // A range on the (client_id, user_id) key; PostgreSQL compares bytes
-            // ("C") so that the range is exactly the prefix whatever the collation.
+            // A range on the (client_id, user_id) key, then sorted: `+g.id` keeps
+            // SQLite from walking all of the game's gamers in id order instead.
+            // PostgreSQL compares bytes ("C") so that the range is exactly the
+            // prefix whatever the collation.
             let collate = match backend {
                 Backend::Sqlite => "",
                 Backend::Postgres => " collate \"C\"",
@@ -85,8 +87,8 @@ pub async fn search_gamers(
                 "{GAMER_LIST_SELECT} where g.client_id = $1
                    and g.user_id{collate} >= $2 and g.user_id{collate} < $3
                    and substr(g.user_id, 1, cast($4 as integer)) = $2
-                   and g.id < $5
-                 order by g.id desc limit $6"
+                   and +g.id < $5
+                 order by +g.id desc limit $6"
             ))
             .bind(client_id)
             .bind(prefix)
@@ -101,20 +103,28 @@ pub async fn search_gamers(
             wallet_address,
             kgen_id,
         } => {
-            sqlx::query_as(&format!(
-                "{GAMER_LIST_SELECT} where g.client_id = $1 and g.id < $2
-                   and (g.wallet_address = $3
-                        or g.kgen_account_id = (select k.id from kgen_accounts k
-                                                where k.kgen_id = $4))
-                 order by g.id desc limit $5"
+            // Two unique-key lookups: an `or` of both would walk the game's gamers.
+            let mut rows: Vec<GamerListRow> = sqlx::query_as(&format!(
+                "{GAMER_LIST_SELECT} where g.client_id = $1 and g.wallet_address = $2"
             ))
             .bind(client_id)
-            .bind(before)
             .bind(wallet_address.unwrap_or(""))
-            .bind(kgen_id)
-            .bind(limit)
             .fetch_all(pool)
-            .await
+            .await?;
+            let linked: Vec<GamerListRow> = sqlx::query_as(&format!(
+                "{GAMER_LIST_SELECT} where g.client_id = $1
+                   and g.kgen_account_id = (select k.id from kgen_accounts k where k.kgen_id = $2)"
+            ))
+            .bind(client_id)
+            .bind(kgen_id)
+            .fetch_all(pool)
+            .await?;
+            rows.extend(linked);
+            rows.retain(|row| row.id < before);
+            rows.sort_by_key(|row| std::cmp::Reverse(row.id));
+            rows.dedup_by_key(|row| row.id);
+            rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+            Ok(rows)
         }
     }
 }

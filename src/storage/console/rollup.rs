@@ -225,6 +225,25 @@ pub async fn rolled_events(
     .await
 }
 
+/// One event's rolled-up (day, claims, kcash) from `first_day` on.
+pub async fn rolled_event_days(
+    pool: &AnyPool,
+    client_id: &str,
+    event_id: &str,
+    first_day: i64,
+) -> Result<Vec<(i64, i64, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "select day, claims, kcash
+         from stats_event_daily
+         where client_id = $1 and day >= $2 and event_id = $3",
+    )
+    .bind(client_id)
+    .bind(first_day)
+    .bind(event_id)
+    .fetch_all(pool)
+    .await
+}
+
 /// FAILED withdrawals requested in [`since`, `until`], per day (rolled-up
 /// requests count them; the dashboard takes them out again).
 pub async fn failed_per_day(

@@ -33,6 +33,30 @@ pub async fn claims_per_day(
     .await
 }
 
+/// One event's REWARDED claims per day since `since`: (day, claims, kcash).
+pub async fn event_claims_per_day(
+    pool: &AnyPool,
+    client_id: &str,
+    event_id: &str,
+    since: i64,
+) -> Result<Vec<(i64, i64, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "select cast(created_at / 86400000000000 as bigint) as day, count(*),
+                cast(coalesce(sum(amount), 0) as bigint)
+         from claims
+         where created_at >= $2
+           and client_id = $1
+           and event_id = $3
+           and status = 'REWARDED'
+         group by cast(created_at / 86400000000000 as bigint)",
+    )
+    .bind(client_id)
+    .bind(since)
+    .bind(event_id)
+    .fetch_all(pool)
+    .await
+}
+
 /// New gamers per day.
 pub async fn new_gamers_per_day(
     pool: &AnyPool,

@@ -118,6 +118,33 @@ async fn seeded_history_gives_known_figures(lag_seconds: u64) {
     );
     assert_eq!(two_days.body["lastLedgerVerify"], Value::Null);
     assert_eq!(default.body["days"].as_array().unwrap().len(), 30);
+    let small_stats = get(
+        &app,
+        &admin,
+        &format!("/console/api/games/{}/events/{small}/stats?days=2", game.id),
+    )
+    .await;
+    assert_eq!(small_stats.status, 200, "{:?}", small_stats.body);
+    assert_eq!(
+        small_stats.body["paidOut"],
+        Value::Null,
+        "no budget, no budget used"
+    );
+    assert_eq!(small_stats.body["totalBudget"], Value::Null);
+    let series: Vec<(i64, i64)> = small_stats.body["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["claims"].as_i64().unwrap(), d["kcash"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(series, [(1, 10), (0, 0)]);
+    let foreign = get(
+        &app,
+        &admin,
+        &format!("/console/api/games/{}/events/{other_event}/stats", game.id),
+    )
+    .await;
+    foreign.assert_error(404, "RECORD_NOT_FOUND");
     let rolled_active = app.scalar("select count(*) from stats_active").await;
     let expected_rolled = if lag_seconds == 0 { 5 } else { 1 };
     assert_eq!(
