@@ -129,6 +129,7 @@ test("an admin creates an event with claim rules, edits it, deactivates it and d
     await page.getByLabel("Name shown to gamers").fill("Weekly quest (season 2)");
     await page.getByRole("button", { name: "Save changes" }).click();
     await page.getByText("Event saved.").waitFor();
+    await page.getByText("0 of 10,000 KCash (0 %)").waitFor();
 
     // Assert: what the game's server now reads
     const list = await api(server.base, "GET", "/s2s/loyalty/rewardable-events", { headers: gameA.s2s });
@@ -237,6 +238,8 @@ test("a viewer is refused admin actions: no adjustment form, a read-only event, 
     await page.goto(`${server.base}/console/#/g/${gameA.clientID}/events/${gameA.eventIds.DailyBonus}`);
     await page.getByText("your role is viewer").waitFor();
     assert.ok(await page.getByLabel("Reward (KCash)").isDisabled(), "the form is read-only");
+    await page.getByText("Claims per day (last 30 days)").waitFor();
+    await page.getByText("3 claims · 300 KCash paid").waitFor();
     const status = await page.evaluate(async ([clientID]) => {
       const session = await (await fetch("/console/api/session")).json();
       const response = await fetch(`/console/api/games/${clientID}/gamers/FTC_User1/adjustments`, {

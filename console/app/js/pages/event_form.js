@@ -2,9 +2,10 @@
 // policies; deactivate, delete. Viewers see the same form read-only.
 
 import { call, explain } from "../api.js";
-import { h, badge, button, checkbox, field, link, notice, replace, select } from "../dom.js";
+import { h, append, badge, button, checkbox, field, link, notice, replace, select } from "../dom.js";
 import { num, when } from "../format.js";
 import { heading } from "../shell.js";
+import { barChart } from "../charts.js";
 
 /** An RFC 3339 time → the value of a datetime-local input (UTC). */
 const toLocalInput = (value) => (value ? new Date(value).toISOString().slice(0, 16) : "");
@@ -125,29 +126,42 @@ export async function render(view, ctx, [gameId, eventID]) {
   const flash = sessionStorage.getItem("flash");
   if (flash) { sessionStorage.removeItem("flash"); view.append(notice("ok", flash)); }
   if (!ctx.isAdmin) view.append(notice("info", "You can look but not change: your role is viewer."));
-  if (eventID) view.append(facts(event, await recentTotals(gameId, eventID)));
+  const stats = eventID ? await eventStats(gameId, eventID) : null;
+  if (eventID) append(view, [facts(event, stats), claimsChart(stats)]);
   view.append(form);
   if (eventID && ctx.isAdmin) view.append(dangerZone(ctx, event, i, put, path, base));
 }
 
-/** The event's claims and KCash over 90 days, when it is among the game's top events. */
-async function recentTotals(gameId, eventID) {
+/** The event's claims per day over 30 days and its budget used; null if unavailable. */
+async function eventStats(gameId, eventID) {
   try {
-    const stats = await call(`/games/${encodeURIComponent(gameId)}/stats`, { query: { days: 90 } });
-    return stats.topEvents.find((t) => t.eventID === eventID) ?? null;
+    return await call(`/games/${encodeURIComponent(gameId)}/events/${encodeURIComponent(eventID)}/stats`, { query: { days: 30 } });
   } catch {
     return null;
   }
 }
 
-function facts(e, recent) {
-  const used = e.budgetUsed ?? e.paidOut ?? e.kcashPaid;
+function facts(e, stats) {
+  const used = e.paidOut ?? stats?.paidOut ?? undefined;
   return h("dl", { class: "facts" },
     h("div", {}, h("dt", {}, "Created"), h("dd", {}, when(e.createdAt))),
     h("div", {}, h("dt", {}, "Updated"), h("dd", {}, when(e.updatedAt))),
     h("div", {}, h("dt", {}, "Budget"), h("dd", {}, e.totalBudget == null ? "unlimited" : `${num(e.totalBudget)} KCash`)),
-    used !== undefined ? h("div", {}, h("dt", {}, "Budget used"), h("dd", {}, e.totalBudget ? `${num(used)} of ${num(e.totalBudget)} (${Math.round((used / e.totalBudget) * 100)} %)` : `${num(used)} KCash paid`)) : null,
-    recent ? h("div", {}, h("dt", {}, "Last 90 days"), h("dd", {}, `${num(recent.claims)} ${recent.claims === 1 ? "claim" : "claims"} · ${num(recent.kcash)} KCash paid`)) : null);
+    used !== undefined && used !== null && e.totalBudget ? h("div", {}, h("dt", {}, "Budget used"),
+      h("dd", {}, `${num(used)} of ${num(e.totalBudget)} KCash (${Math.round((used / e.totalBudget) * 100)} %)`)) : null,
+    stats ? h("div", {}, h("dt", {}, "Last 30 days"), h("dd", {}, claimsText(stats.days))) : null);
+}
+
+function claimsText(days) {
+  const claims = days.reduce((sum, d) => sum + d.claims, 0);
+  const kcash = days.reduce((sum, d) => sum + d.kcash, 0);
+  return `${num(claims)} ${claims === 1 ? "claim" : "claims"} · ${num(kcash)} KCash paid`;
+}
+
+function claimsChart(stats) {
+  if (!stats) return null;
+  return h("div", { class: "event-chart" }, barChart("Claims per day (last 30 days)", stats.days.map((d) => d.date),
+    [{ name: "Claims", values: stats.days.map((d) => d.claims), color: 0 }]));
 }
 
 function dangerZone(ctx, event, i, put, path, base) {
