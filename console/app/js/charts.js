@@ -30,7 +30,8 @@ function ticks(min, max) {
   if (min === max) max = min + 1;
   const raw = (max - min) / 4;
   const magnitude = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 2.5, 5, 10].map((m) => m * magnitude).find((s) => s >= raw);
+  // Every figure is a whole number, so no step below 1 (and no 2.5 × 10^0).
+  const step = Math.max(1, [1, 2, 2.5, 5, 10].map((m) => m * magnitude).find((s) => s >= raw && (s >= 10 || Number.isInteger(s))));
   const start = Math.floor(min / step) * step;
   const values = [];
   for (let v = start; v <= max + step * 0.001; v += step) values.push(Math.round(v * 1e6) / 1e6);
