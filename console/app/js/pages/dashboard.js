@@ -70,20 +70,20 @@ function kpis(stats, series, base) {
   const today = stats.days[stats.days.length - 1] || {};
   const verify = stats.lastLedgerVerify;
   return h("div", { class: "kpis" },
-    kpi("Outstanding KCash", num(stats.outstanding), "held in gamers' wallets now"),
+    kpi("Outstanding KCash", num(stats.outstanding), "in gamers' wallets now"),
     kpi("KCash issued", num(issued), `withdrawn ${num(sum(series("kcashWithdrawn")))}`),
     kpi("Claims", num(sum(series("claims"))), `${num(today.claims ?? 0)} today`),
     kpi("New gamers", num(sum(series("newGamers"))), `${num(today.activeGamers ?? 0)} active today`),
     h("div", { class: `kpi ${stats.pendingWithdrawals ? "kpi-warn" : ""}` },
       h("span", { class: "kpi-label" }, "Settlement queue"),
-      h("span", { class: "kpi-value" }, `${num(stats.pendingWithdrawals)} pending`),
-      h("span", { class: "kpi-detail" }, stats.oldestPendingSeconds == null ? "nothing waiting" : `oldest ${age(stats.oldestPendingSeconds)}`,
+      h("span", { class: "kpi-value" }, num(stats.pendingWithdrawals)),
+      h("span", { class: "kpi-detail" }, stats.oldestPendingSeconds == null ? "none pending" : `pending, oldest ${age(stats.oldestPendingSeconds)}`,
         " · ", link(`${base}/withdrawals?status=PENDING`, "see withdrawals"))),
     verify
       ? h("div", { class: `kpi ${verify.ok ? "" : "kpi-bad"}`, title: verify.summary ?? "" },
         h("span", { class: "kpi-label" }, "Last ledger verify"), h("span", { class: "kpi-value" }, verify.ok ? "All OK" : "FAILED"),
         h("span", { class: "kpi-detail" }, when(verify.at)))
-      : kpi("Last ledger verify", "—", "not run yet (kgen-loyalty ledger verify)"));
+      : kpi("Last ledger verify", "—", "not run yet"));
 }
 
 function topEvents(events, base) {
