@@ -11,9 +11,9 @@ use utoipa_axum::routes;
 use super::auth::GamerAuth;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::Json;
-use crate::app::AppState;
 use crate::domain::otp;
 use crate::domain::phone::Phone;
+use crate::state::AppState;
 use crate::domain::phone_link::{self, OtpSent, PhoneLink};
 
 /// The routes of this area.

@@ -12,10 +12,10 @@ use utoipa_axum::routes;
 use super::auth::GamerAuth;
 use super::error::{ApiResult, ErrorBody};
 use super::extract::{parse_limit, IdempotencyHeader, IdempotencyParams, Query};
-use crate::app::AppState;
 use crate::domain::address::mask;
 use crate::domain::time::rfc3339;
 use crate::domain::{wallet, withdrawals};
+use crate::state::AppState;
 use crate::storage::ledger::WalletEntryRow;
 
 /// The routes of this area.
