@@ -48,7 +48,7 @@ pub async fn serve(
         state.db.clone(),
         Arc::clone(&state.settler),
         Duration::from_millis(state.config.settlement_interval_ms),
-        stop_rx,
+        stop_rx.clone(),
     ));
     // PostgreSQL: follow other servers' wallet changes while serving.
     let follower = state
@@ -58,6 +58,14 @@ pub async fn serve(
         .flatten()
         .map(tokio::spawn);
     let sweeper = tokio::spawn(sweep_caches(state.clone()));
+    let rollups = (state.config.console_stats_interval_seconds > 0).then(|| {
+        tokio::spawn(crate::domain::console::stats::run_catch_up(
+            state.db.clone(),
+            Duration::from_secs(state.config.console_stats_lag_seconds),
+            Duration::from_secs(state.config.console_stats_interval_seconds),
+            stop_rx.clone(),
+        ))
+    });
     let grace = Duration::from_secs(state.config.shutdown_timeout_seconds);
     let read_timeout = Duration::from_secs(state.config.read_timeout_seconds.max(1));
     let router = crate::http::router(state);
@@ -105,6 +113,9 @@ pub async fn serve(
         }
     }
     worker.await.ok();
+    if let Some(rollups) = rollups {
+        rollups.await.ok();
+    }
     if let Some(follower) = follower {
         follower.abort();
     }
