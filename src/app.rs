@@ -71,6 +71,14 @@ pub async fn serve(
         Duration::from_secs(u64::from(state.config.analytics_retention_days) * 86_400),
         stop_rx.clone(),
     ));
+    let rollups = (state.config.console_stats_interval_seconds > 0).then(|| {
+        tokio::spawn(crate::domain::console::stats::run_catch_up(
+            state.db.clone(),
+            Duration::from_secs(state.config.console_stats_lag_seconds),
+            Duration::from_secs(state.config.console_stats_interval_seconds),
+            stop_rx.clone(),
+        ))
+    });
     let grace = Duration::from_secs(state.config.shutdown_timeout_seconds);
     let timeouts = connection::Timeouts {
         first_head: Duration::from_secs(state.config.read_timeout_seconds.max(1)),
@@ -106,6 +114,9 @@ pub async fn serve(
     }
     worker.await.ok();
     retention.await.ok();
+    if let Some(rollups) = rollups {
+        rollups.await.ok();
+    }
     if let Some(follower) = follower {
         follower.abort();
     }

@@ -227,6 +227,11 @@ pub struct Config {
     #[arg(long, env = "KGEN_CONSOLE_STATS_LAG_SECONDS", default_value_t = 120)]
     pub console_stats_lag_seconds: u64,
 
+    /// Seconds between two catch-ups of the dashboard rollups by the background
+    /// task (0: none; the dashboard then counts everything after the watermark live).
+    #[arg(long, env = "KGEN_CONSOLE_STATS_INTERVAL_SECONDS", default_value_t = 5)]
+    pub console_stats_interval_seconds: u64,
+
     /// Log format.
     #[arg(long, env = "KGEN_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,

@@ -243,8 +243,7 @@ pub async fn get_game_stats(
         }
         Some(_) => 0,
     };
-    let lag = std::time::Duration::from_secs(state.config.console_stats_lag_seconds);
-    let figures = stats::game_stats(&state.db, &client_id, days, lag).await?;
+    let figures = stats::game_stats(&state.db, &client_id, days).await?;
     let now = crate::storage::now_nanos();
     Ok(axum::Json(StatsResponse {
         days: figures
@@ -329,8 +328,7 @@ pub async fn get_event_stats(
     console.game(&state, &client_id).await?;
     let event = crate::domain::events::get_event(&state.db, &client_id, &event_id).await?;
     let days = parse_days(params.days.as_deref());
-    let lag = std::time::Duration::from_secs(state.config.console_stats_lag_seconds);
-    let series = stats::event_stats(&state.db, &client_id, &event_id, days, lag).await?;
+    let series = stats::event_stats(&state.db, &client_id, &event_id, days).await?;
     Ok(axum::Json(EventStatsResponse {
         event_id: event.id,
         paid_out: event.total_budget.map(|_| event.paid_out),

@@ -6,8 +6,6 @@
 
 use std::collections::HashMap;
 
-use sqlx::AnyPool;
-
 use crate::storage::Tx;
 
 const WATERMARK: &str = "stats";
@@ -45,11 +43,24 @@ pub async fn set_watermark(tx: &mut Tx, position: i64) -> Result<(), sqlx::Error
     Ok(())
 }
 
+/// A read-only transaction that sees one snapshot of the database (SQLite's WAL
+/// read transactions do; PostgreSQL needs REPEATABLE READ), so that the
+/// watermark and the rollups read in it agree with each other.
+pub async fn begin_snapshot(db: &crate::storage::Db) -> Result<Tx, sqlx::Error> {
+    let mut tx = db.reader().begin().await?;
+    if db.backend() == crate::storage::Backend::Postgres {
+        sqlx::query("set transaction isolation level repeatable read, read only")
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(tx)
+}
+
 /// The watermark, without locking it.
-pub async fn watermark(pool: &AnyPool) -> Result<Option<i64>, sqlx::Error> {
+pub async fn watermark(tx: &mut Tx) -> Result<Option<i64>, sqlx::Error> {
     sqlx::query_scalar("select position from stats_watermarks where name = $1")
         .bind(WATERMARK)
-        .fetch_optional(pool)
+        .fetch_optional(&mut **tx)
         .await
 }
 
@@ -191,7 +202,7 @@ pub struct RolledDay {
 
 /// A game's rolled-up days from `first_day` on.
 pub async fn rolled_days(
-    pool: &AnyPool,
+    tx: &mut Tx,
     client_id: &str,
     first_day: i64,
 ) -> Result<Vec<RolledDay>, sqlx::Error> {
@@ -203,13 +214,13 @@ pub async fn rolled_days(
     )
     .bind(client_id)
     .bind(first_day)
-    .fetch_all(pool)
+    .fetch_all(&mut **tx)
     .await
 }
 
 /// A game's rolled-up claims per event from `first_day` on.
 pub async fn rolled_events(
-    pool: &AnyPool,
+    tx: &mut Tx,
     client_id: &str,
     first_day: i64,
 ) -> Result<Vec<(String, i64, i64)>, sqlx::Error> {
@@ -221,13 +232,13 @@ pub async fn rolled_events(
     )
     .bind(client_id)
     .bind(first_day)
-    .fetch_all(pool)
+    .fetch_all(&mut **tx)
     .await
 }
 
 /// One event's rolled-up (day, claims, kcash) from `first_day` on.
 pub async fn rolled_event_days(
-    pool: &AnyPool,
+    tx: &mut Tx,
     client_id: &str,
     event_id: &str,
     first_day: i64,
@@ -240,14 +251,14 @@ pub async fn rolled_event_days(
     .bind(client_id)
     .bind(first_day)
     .bind(event_id)
-    .fetch_all(pool)
+    .fetch_all(&mut **tx)
     .await
 }
 
 /// FAILED withdrawals requested in [`since`, `until`], per day (rolled-up
 /// requests count them; the dashboard takes them out again).
 pub async fn failed_per_day(
-    pool: &AnyPool,
+    tx: &mut Tx,
     client_id: &str,
     since: i64,
     until: i64,
@@ -261,14 +272,14 @@ pub async fn failed_per_day(
     .bind(client_id)
     .bind(since)
     .bind(until)
-    .fetch_all(pool)
+    .fetch_all(&mut **tx)
     .await
 }
 
 /// Gamers active after the watermark (`since` on) who are not yet in the
 /// rolled-up set of that day, per day.
 pub async fn tail_active_per_day(
-    pool: &AnyPool,
+    tx: &mut Tx,
     client_id: &str,
     since: i64,
 ) -> Result<Vec<(i64, i64)>, sqlx::Error> {
@@ -292,15 +303,15 @@ pub async fn tail_active_per_day(
     )
     .bind(client_id)
     .bind(since)
-    .fetch_all(pool)
+    .fetch_all(&mut **tx)
     .await
 }
 
 /// The name of an event ("" if unknown).
-pub async fn event_name(pool: &AnyPool, event_id: &str) -> Result<String, sqlx::Error> {
+pub async fn event_name(tx: &mut Tx, event_id: &str) -> Result<String, sqlx::Error> {
     let name: Option<String> = sqlx::query_scalar("select event_name from events where id = $1")
         .bind(event_id)
-        .fetch_optional(pool)
+        .fetch_optional(&mut **tx)
         .await?;
     Ok(name.unwrap_or_default())
 }

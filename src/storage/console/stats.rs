@@ -1,10 +1,10 @@
-//! The dashboard's figures for one game over a window of UTC days. Each query is
-//! an index range read of that game's rows inside the window (claims, gamers,
-//! withdrawals, sessions, drops and adjustments each have a (client, time)
-//! index), never a scan of the whole table; `outstanding` is derived from the
-//! game's 16 issuing shards and its withdrawals instead of summing every wallet.
+//! The dashboard's live figures for one game: the rows newer than the rollups'
+//! watermark (an index range read on each table's time index, a few minutes of
+//! rows once the rollups are caught up), and what is read whole every time:
+//! `outstanding` (derived from the game's 16 issuing shards and its withdrawals
+//! instead of summing every wallet) and the settlement queue.
 
-use sqlx::AnyPool;
+use crate::storage::Tx;
 
 /// Nanoseconds in a day: `created_at / DAY_NANOS` is the UTC day number.
 pub const DAY_NANOS: i64 = 86_400_000_000_000;
@@ -14,7 +14,7 @@ pub type DayFigures = Vec<(i64, i64)>;
 
 /// REWARDED claims per day: (day, claims, kcash).
 pub async fn claims_per_day(
-    pool: &AnyPool,
+    tx: &mut Tx,
     client_id: &str,
     since: i64,
 ) -> Result<Vec<(i64, i64, i64)>, sqlx::Error> {
@@ -29,13 +29,13 @@ pub async fn claims_per_day(
     )
     .bind(client_id)
     .bind(since)
-    .fetch_all(pool)
+    .fetch_all(&mut **tx)
     .await
 }
 
 /// One event's REWARDED claims per day since `since`: (day, claims, kcash).
 pub async fn event_claims_per_day(
-    pool: &AnyPool,
+    tx: &mut Tx,
     client_id: &str,
     event_id: &str,
     since: i64,
@@ -53,13 +53,13 @@ pub async fn event_claims_per_day(
     .bind(client_id)
     .bind(since)
     .bind(event_id)
-    .fetch_all(pool)
+    .fetch_all(&mut **tx)
     .await
 }
 
 /// New gamers per day.
 pub async fn new_gamers_per_day(
-    pool: &AnyPool,
+    tx: &mut Tx,
     client_id: &str,
     since: i64,
 ) -> Result<DayFigures, sqlx::Error> {
@@ -72,13 +72,13 @@ pub async fn new_gamers_per_day(
     )
     .bind(client_id)
     .bind(since)
-    .fetch_all(pool)
+    .fetch_all(&mut **tx)
     .await
 }
 
 /// Welcome bonuses paid per day (they are written with the gamer).
 pub async fn bonus_per_day(
-    pool: &AnyPool,
+    tx: &mut Tx,
     client_id: &str,
     since: i64,
 ) -> Result<DayFigures, sqlx::Error> {
@@ -94,13 +94,13 @@ pub async fn bonus_per_day(
     )
     .bind(client_id)
     .bind(since)
-    .fetch_all(pool)
+    .fetch_all(&mut **tx)
     .await
 }
 
 /// Signed sum of adjustments per day.
 pub async fn adjusted_per_day(
-    pool: &AnyPool,
+    tx: &mut Tx,
     client_id: &str,
     since: i64,
 ) -> Result<DayFigures, sqlx::Error> {
@@ -114,13 +114,13 @@ pub async fn adjusted_per_day(
     )
     .bind(client_id)
     .bind(since)
-    .fetch_all(pool)
+    .fetch_all(&mut **tx)
     .await
 }
 
 /// Withdrawals requested per day and not FAILED.
 pub async fn withdrawn_per_day(
-    pool: &AnyPool,
+    tx: &mut Tx,
     client_id: &str,
     since: i64,
 ) -> Result<DayFigures, sqlx::Error> {
@@ -135,13 +135,13 @@ pub async fn withdrawn_per_day(
     )
     .bind(client_id)
     .bind(since)
-    .fetch_all(pool)
+    .fetch_all(&mut **tx)
     .await
 }
 
 /// Distinct gamers per day with a session start, claim, drop or withdrawal.
 pub async fn active_gamers_per_day(
-    pool: &AnyPool,
+    tx: &mut Tx,
     client_id: &str,
     since: i64,
 ) -> Result<DayFigures, sqlx::Error> {
@@ -162,7 +162,7 @@ pub async fn active_gamers_per_day(
     )
     .bind(client_id)
     .bind(since)
-    .fetch_all(pool)
+    .fetch_all(&mut **tx)
     .await
 }
 
@@ -181,7 +181,7 @@ pub struct TopEventRow {
 
 /// Every event's REWARDED claims since `since`.
 pub async fn events_since(
-    pool: &AnyPool,
+    tx: &mut Tx,
     client_id: &str,
     since: i64,
 ) -> Result<Vec<TopEventRow>, sqlx::Error> {
@@ -198,13 +198,13 @@ pub async fn events_since(
     )
     .bind(client_id)
     .bind(since)
-    .fetch_all(pool)
+    .fetch_all(&mut **tx)
     .await
 }
 
 /// KCash in the game's gamer wallets now: what its issuing shards gave out,
 /// less what left for KGeN wallets (withdrawals not FAILED; a FAILED one came back).
-pub async fn outstanding(pool: &AnyPool, client_id: &str) -> Result<i64, sqlx::Error> {
+pub async fn outstanding(tx: &mut Tx, client_id: &str) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
         "select cast(
              (select coalesce(-sum(balance), 0) from accounts
@@ -214,13 +214,13 @@ pub async fn outstanding(pool: &AnyPool, client_id: &str) -> Result<i64, sqlx::E
            as bigint)",
     )
     .bind(client_id)
-    .fetch_one(pool)
+    .fetch_one(&mut **tx)
     .await
 }
 
 /// PENDING withdrawals of the game: how many, and the oldest request time.
 pub async fn pending_withdrawals(
-    pool: &AnyPool,
+    tx: &mut Tx,
     client_id: &str,
 ) -> Result<(i64, Option<i64>), sqlx::Error> {
     sqlx::query_as(
@@ -230,6 +230,6 @@ pub async fn pending_withdrawals(
            and status = 'PENDING'",
     )
     .bind(client_id)
-    .fetch_one(pool)
+    .fetch_one(&mut **tx)
     .await
 }
