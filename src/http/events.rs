@@ -411,6 +411,7 @@ pub async fn list_events(
     responses(
         (status = 200, description = "The event", body = EventResponse),
         (status = 401, description = "Bad credentials", body = ErrorBody),
+        (status = 400, description = "A control character in the id", body = ErrorBody),
         (status = 404, description = "Unknown, deleted or foreign", body = ErrorBody),
     )
 )]
@@ -433,6 +434,7 @@ pub async fn get_event(
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, description = "Bad credentials", body = ErrorBody),
+        (status = 400, description = "A control character in the id", body = ErrorBody),
         (status = 404, description = "Unknown, deleted or foreign", body = ErrorBody),
     )
 )]

@@ -187,7 +187,8 @@ async fn request_timed_out(_: BoxError) -> ApiError {
 /// The complete application router.
 pub fn router(state: AppState) -> Router {
     let config = Arc::clone(&state.config);
-    let (router, api) = api_router().split_for_parts();
+    let (router, mut api) = api_router().split_for_parts();
+    console::document_guard(&mut api);
     let document = Arc::new(api.to_json().expect("the OpenAPI document serializes"));
     let openapi_json = move || {
         let document = Arc::clone(&document);

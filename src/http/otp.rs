@@ -13,8 +13,8 @@ use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::Json;
 use crate::domain::otp;
 use crate::domain::phone::Phone;
-use crate::state::AppState;
 use crate::domain::phone_link::{self, OtpSent, PhoneLink};
+use crate::state::AppState;
 
 /// The routes of this area.
 pub fn router() -> OpenApiRouter<AppState> {

@@ -137,9 +137,65 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> 
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let bad = |rejection: axum::extract::rejection::PathRejection| {
+            ApiError::BadRequest(format!("path parameter: {rejection}"))
+        };
+        // No id holds a control character, and PostgreSQL cannot even compare one
+        // with NUL: refuse them before any lookup, as the /s2s and /fe routes do.
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<Vec<(String, String)>>::from_request_parts(parts, state)
+                .await
+                .map_err(bad)?;
+        if let Some((name, _)) = raw.iter().find(|(_, v)| v.chars().any(char::is_control)) {
+            return Err(ApiError::BadRequest(format!(
+                "{name} must not contain control characters"
+            )));
+        }
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Path(value)| PathParams(value))
-            .map_err(|rejection| ApiError::BadRequest(format!("path parameter: {rejection}")))
+            .map_err(bad)
+    }
+}
+
+/// Documents what the [`Console`] guard answers on every console route but login:
+/// 401 without a live session, and on every change 403 without the CSRF token (or
+/// for a viewer). Written once here rather than on each route.
+pub fn document_guard(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let error = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build()
+    };
+    for (path, item) in api.paths.paths.iter_mut() {
+        if !path.starts_with("/console/api/") || path == "/console/api/login" {
+            continue;
+        }
+        let operations = [
+            (item.get.as_mut(), false),
+            (item.post.as_mut(), true),
+            (item.put.as_mut(), true),
+            (item.delete.as_mut(), true),
+            (item.patch.as_mut(), true),
+        ];
+        for (operation, changes) in operations {
+            let Some(operation) = operation else { continue };
+            let responses = &mut operation.responses.responses;
+            responses
+                .entry("401".to_owned())
+                .or_insert_with(|| error("No live console session").into());
+            if changes {
+                responses.entry("403".to_owned()).or_insert_with(|| {
+                    error("No or wrong x-csrf-token, or the operator's role may not").into()
+                });
+            }
+        }
     }
 }
