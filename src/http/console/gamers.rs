@@ -180,20 +180,7 @@ pub async fn get_gamer(
         user_id: page.gamer.user_id,
         profile: serde_json::to_value(&page.profile).unwrap_or_default(),
         wallet_address: wallet_address.clone(),
-        balance: BalanceResponse {
-            wallet_address,
-            earned_balance: balance.earned,
-            bought_balance: balance.bought,
-            bonus_balance: balance.bonus,
-            lazy_balance: balance.lazy,
-            on_chain_balance: balance.on_chain,
-            wallet_transaction_error: balance.has_failed_transaction,
-            lazy_balance_delta: balance.lazy_delta,
-            is_lazy_balance_updated: balance.lazy_delta == 0,
-            created_at: rfc3339(balance.created_at),
-            modified_at: rfc3339(balance.modified_at),
-            min_wallet_bal_to_withdraw: client.min_withdraw,
-        },
+        balance: BalanceResponse::new(wallet_address, &balance, client.min_withdraw),
         linked_phone: page
             .gamer
             .kgen_phone
