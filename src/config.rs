@@ -213,6 +213,25 @@ pub struct Config {
     #[arg(long, env = "KGEN_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
 
+    /// Minutes a console session lives without use.
+    #[arg(long, env = "KGEN_CONSOLE_IDLE_MINUTES", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=10_080))]
+    pub console_idle_minutes: u64,
+
+    /// Whether the console cookie carries `Secure` (set it behind HTTPS).
+    #[arg(long, env = "KGEN_CONSOLE_SECURE_COOKIE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub console_secure_cookie: bool,
+
+    /// Seconds the dashboard rollups stay behind the clock: longer than any
+    /// write transaction, so that every row they add has committed. Rows younger
+    /// than this are counted live.
+    #[arg(long, env = "KGEN_CONSOLE_STATS_LAG_SECONDS", default_value_t = 120)]
+    pub console_stats_lag_seconds: u64,
+
+    /// Seconds between two catch-ups of the dashboard rollups by the background
+    /// task (0: none; the dashboard then counts everything after the watermark live).
+    #[arg(long, env = "KGEN_CONSOLE_STATS_INTERVAL_SECONDS", default_value_t = 5)]
+    pub console_stats_interval_seconds: u64,
+
     /// Log format.
     #[arg(long, env = "KGEN_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,

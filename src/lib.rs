@@ -3,7 +3,8 @@
 //! A tour of the crate, in the direction dependencies point (`http → domain →
 //! storage`):
 //! - [`config`]: every setting, with its flag and `KGEN_*` variable.
-//! - [`app`]: `AppState` and `serve`, which runs the router and background tasks.
+//! - [`state`]: `AppState`, what every handler reaches (database, settings, caches).
+//! - [`app`]: `serve`, which runs the router and background tasks.
 //! - [`connection`]: one connection's read and idle timeouts, the accept back-off.
 //! - [`http`]: one router per API area, extractors, the error envelope, OpenAPI.
 //! - [`domain`]: the rules: events and claim policies, tokens, the ledger, OTP.
@@ -26,4 +27,5 @@ pub mod connection;
 pub mod domain;
 pub mod http;
 pub mod metrics;
+pub mod state;
 pub mod storage;

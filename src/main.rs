@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use kgen_loyalty::config::{Config, LogFormat, DEFAULT_DATABASE_URL};
 use kgen_loyalty::domain::clients::{self, NewClient};
+use kgen_loyalty::domain::console::{audit, operators};
 use kgen_loyalty::domain::secrets::ServerKeys;
 use kgen_loyalty::storage::{Db, PoolSettings};
 use serde_json::json;
@@ -69,6 +70,47 @@ enum Command {
     /// Check the ledger.
     #[command(subcommand)]
     Ledger(LedgerCommand),
+    /// Manage console operators.
+    #[command(subcommand)]
+    Operators(OperatorsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum OperatorsCommand {
+    /// Create an operator and print its generated password (shown only now).
+    Create {
+        /// Email (unique, case-insensitively).
+        #[arg(long)]
+        email: String,
+        /// `admin` (changes) or `viewer` (reads).
+        #[arg(long)]
+        role: String,
+        /// A game the operator is scoped to (repeat for more; none: every game, admins only).
+        #[arg(long = "client")]
+        clients: Vec<String>,
+        /// Print JSON only.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List operators (never passwords).
+    List {
+        /// Print JSON only.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable an operator; its console sessions end at once.
+    Disable {
+        /// Email.
+        email: String,
+    },
+    /// Give an operator a new generated password; its sessions end at once.
+    ResetPassword {
+        /// Email.
+        email: String,
+        /// Print JSON only.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -170,10 +212,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let db = open_db(&cli.database_url, &PoolSettings::default()).await?;
             clients_command(&db, command).await
         }
+        Command::Operators(command) => {
+            init_logging(LogFormat::Text, "warn");
+            let db = open_db(&cli.database_url, &PoolSettings::default()).await?;
+            operators_command(&db, command).await
+        }
         Command::Keys(KeysCommand::Rotate) => {
             init_logging(LogFormat::Text, "warn");
             let db = open_db(&cli.database_url, &PoolSettings::default()).await?;
             let kid = kgen_loyalty::domain::tokens::rotate_keys(&db).await?;
+            cli_audit(&db, "keys.rotate", None, &kid).await?;
             println!("new signing keys are in use: {kid}");
             Ok(ExitCode::SUCCESS)
         }
@@ -182,6 +230,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let db = open_db(&cli.database_url, &PoolSettings::default()).await?;
             let report = kgen_loyalty::domain::ledger::verify(&db).await?;
             print!("{report}");
+            kgen_loyalty::storage::console::insert_verification(
+                db.writer(),
+                kgen_loyalty::storage::now_nanos(),
+                report.holds(),
+                &report.to_string(),
+            )
+            .await?;
             Ok(if report.holds() {
                 ExitCode::SUCCESS
             } else {
@@ -205,7 +260,7 @@ async fn serve(database_url: &str, config: Config) -> anyhow::Result<()> {
         backend = ?db.backend(),
         "kgen-loyalty listening"
     );
-    let state = kgen_loyalty::app::AppState::new(db.clone(), config).await?;
+    let state = kgen_loyalty::state::AppState::new(db.clone(), config).await?;
     kgen_loyalty::app::serve(listener, state, shutdown_signal()).await?;
     db.close().await;
     tracing::info!("stopped");
@@ -248,6 +303,7 @@ async fn clients_command(db: &Db, command: ClientsCommand) -> anyhow::Result<Exi
                 min_withdraw,
             };
             let (client, secret) = clients::create_client(db, &keys.addresses, new).await?;
+            cli_audit(db, "game.create", Some(&client.id), &client.id).await?;
             if json {
                 let out = json!({
                     "client_id": client.id,
@@ -292,6 +348,7 @@ async fn clients_command(db: &Db, command: ClientsCommand) -> anyhow::Result<Exi
         }
         ClientsCommand::RotateSecret { id, json } => {
             let secret = clients::rotate_secret(db, &id).await?;
+            cli_audit(db, "game.rotate_secret", Some(&id), &id).await?;
             if json {
                 println!(
                     "{}",
@@ -304,7 +361,96 @@ async fn clients_command(db: &Db, command: ClientsCommand) -> anyhow::Result<Exi
         }
         ClientsCommand::Disable { id } => {
             clients::disable_client(db, &id).await?;
+            cli_audit(db, "game.disable", Some(&id), &id).await?;
             println!("client {id} disabled");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes a CLI command in the audit log (operator `cli`).
+async fn cli_audit(
+    db: &Db,
+    action: &str,
+    client_id: Option<&str>,
+    target: &str,
+) -> anyhow::Result<()> {
+    let actor = audit::Actor::Cli;
+    audit::record(db, &actor, action, client_id, target, json!({})).await?;
+    Ok(())
+}
+
+async fn operators_command(db: &Db, command: OperatorsCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        OperatorsCommand::Create {
+            email,
+            role,
+            clients,
+            json,
+        } => {
+            let role = operators::Role::parse(&role)?;
+            let (operator, password) =
+                operators::create_operator(db, &email, role, &clients).await?;
+            let out = json!({
+                "email": operator.row.email,
+                "password": password.expose(),
+                "role": operator.row.role,
+                "clients": operator.clients,
+            });
+            if json {
+                println!("{out}");
+            } else {
+                println!("email:    {}", operator.row.email);
+                println!("password: {}", password.expose());
+                println!("role:     {}", operator.row.role);
+                println!("clients:  {}", operator.clients.join(", "));
+                println!("(the password is shown only now; it is stored as an Argon2id hash)");
+            }
+        }
+        OperatorsCommand::List { json } => {
+            let list = operators::list_operators(db).await?;
+            if json {
+                let rows: Vec<_> = list
+                    .iter()
+                    .map(|o| {
+                        json!({
+                            "email": o.row.email,
+                            "role": o.row.role,
+                            "clients": o.clients,
+                            "disabled": o.row.is_disabled != 0,
+                            "created_at": kgen_loyalty::domain::time::rfc3339(o.row.created_at),
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::Value::Array(rows));
+            } else {
+                for o in &list {
+                    let state = if o.row.is_disabled != 0 {
+                        "disabled"
+                    } else {
+                        "enabled"
+                    };
+                    let scope = if o.clients.is_empty() {
+                        "*".to_owned()
+                    } else {
+                        o.clients.join(",")
+                    };
+                    println!("{}\t{}\t{scope}\t{state}", o.row.email, o.row.role);
+                }
+            }
+        }
+        OperatorsCommand::Disable { email } => {
+            operators::disable_operator(db, &email).await?;
+            println!("operator {email} disabled");
+        }
+        OperatorsCommand::ResetPassword { email, json } => {
+            let password = operators::reset_password(db, &email).await?;
+            if json {
+                println!("{}", json!({"email": email, "password": password.expose()}));
+            } else {
+                println!("email:    {email}");
+                println!("password: {}", password.expose());
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -26,6 +26,11 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// Wraps a freshly generated secret (an operator password, say).
+    pub fn from_generated(secret: String) -> Secret {
+        Secret(secret)
+    }
 }
 
 impl std::fmt::Debug for Secret {

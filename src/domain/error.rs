@@ -47,6 +47,15 @@ pub enum Error {
         /// The client's `minWalletBalToWithdraw`.
         threshold: i64,
     },
+    /// A console debit larger than the gamer's bonus + earned balance.
+    #[error("the gamer holds only {balance} KCash in bonus and earned")]
+    Overdraw {
+        /// Bonus + earned balance now.
+        balance: i64,
+    },
+    /// An operator's role does not allow this change.
+    #[error("your role does not allow this")]
+    Forbidden,
     /// The phone is linked to another gamer of this game.
     #[error("this phone number is already linked to another user of this game")]
     PhoneAlreadyLinked,

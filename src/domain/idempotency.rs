@@ -26,6 +26,11 @@ impl IdempotencyKey {
         check_required_text("Idempotency-Key", text, 255, TextKind::Identifier)?;
         Ok(IdempotencyKey(text.to_owned()))
     }
+
+    /// The key as sent.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// The outcome stored for `key` if this gamer used it within 24 h for the same

@@ -5,6 +5,7 @@ pub mod address;
 pub mod analytics;
 pub mod claims;
 pub mod clients;
+pub mod console;
 pub mod cursor;
 pub mod error;
 pub mod events;

@@ -10,8 +10,8 @@ use utoipa_axum::routes;
 use super::auth::GamerAuth;
 use super::error::{ApiResult, ErrorBody};
 use super::extract::{Json, PathParam};
-use crate::app::AppState;
 use crate::domain::analytics;
+use crate::state::AppState;
 
 /// The routes of this area.
 pub fn router() -> OpenApiRouter<AppState> {

@@ -8,8 +8,8 @@ use axum::http::request::Parts;
 use axum::http::HeaderMap;
 
 use super::error::ApiError;
-use crate::app::AppState;
 use crate::domain::{clients, sessions, Error};
+use crate::state::AppState;
 use crate::storage::clients::ClientRow;
 use crate::storage::sessions::SessionGamerRow;
 

@@ -11,9 +11,9 @@ use utoipa_axum::routes;
 use super::auth::GamerAuth;
 use super::error::{ApiResult, ErrorBody};
 use super::extract::{parse_limit, IdempotencyHeader, IdempotencyParams, PathParam, Query};
-use crate::app::AppState;
 use crate::domain::claims;
 use crate::domain::time::rfc3339;
+use crate::state::AppState;
 use crate::storage::claims::ClaimRow;
 
 /// The routes of this area.

@@ -60,7 +60,10 @@ impl ApiError {
                 Error::ClaimLimitReached => (S::CONFLICT, "CLAIM_LIMIT_REACHED"),
                 Error::BudgetExhausted => (S::CONFLICT, "BUDGET_EXHAUSTED"),
                 Error::PhoneNotLinked => (S::FORBIDDEN, "PHONE_NOT_LINKED"),
-                Error::InsufficientBalance { .. } => (S::CONFLICT, "INSUFFICIENT_BALANCE"),
+                Error::InsufficientBalance { .. } | Error::Overdraw { .. } => {
+                    (S::CONFLICT, "INSUFFICIENT_BALANCE")
+                }
+                Error::Forbidden => (S::FORBIDDEN, "FORBIDDEN"),
                 Error::PhoneAlreadyLinked => (S::CONFLICT, "PHONE_ALREADY_LINKED"),
                 Error::AlreadyLinked => (S::CONFLICT, "ALREADY_LINKED"),
                 Error::InvalidOtp => (S::UNAUTHORIZED, "INVALID_OTP"),
@@ -175,6 +178,12 @@ mod tests {
                 "PHONE_ALREADY_LINKED",
             ),
             (Error::AlreadyLinked.into(), 409, "ALREADY_LINKED"),
+            (
+                Error::Overdraw { balance: 5 }.into(),
+                409,
+                "INSUFFICIENT_BALANCE",
+            ),
+            (Error::Forbidden.into(), 403, "FORBIDDEN"),
             (Error::InvalidOtp.into(), 401, "INVALID_OTP"),
             (Error::OtpExpired.into(), 401, "OTP_EXPIRED"),
             (Error::TooManyAttempts.into(), 429, "TOO_MANY_ATTEMPTS"),

@@ -11,11 +11,11 @@ use utoipa_axum::routes;
 use super::auth::ClientAuth;
 use super::error::{ApiResult, ErrorBody};
 use super::extract::{parse_limit, Json, PathParam, Query};
-use crate::app::AppState;
 use crate::domain::events::{self, ClaimPeriod, EventInput, RewardCategory};
 use crate::domain::money::{optional_whole_number, Amount, AMOUNT_MAX};
 use crate::domain::text::{check_required_text, check_text, TextKind};
 use crate::domain::time::{parse_rfc3339, rfc3339};
+use crate::state::AppState;
 use crate::storage::events::EventRow;
 
 /// The routes of this area.
@@ -145,7 +145,7 @@ const COOLDOWN_MAX: i64 = 31_536_000;
 
 impl UpsertEventRequest {
     /// Validates every field and applies the defaults.
-    fn into_input(self) -> ApiResult<EventInput> {
+    pub fn into_input(self) -> ApiResult<EventInput> {
         let event_type = self.event_type.unwrap_or_default();
         check_required_text("eventType", &event_type, 128, TextKind::Line)?;
         let event_name = self.event_name.unwrap_or_default();
@@ -411,6 +411,7 @@ pub async fn list_events(
     responses(
         (status = 200, description = "The event", body = EventResponse),
         (status = 401, description = "Bad credentials", body = ErrorBody),
+        (status = 400, description = "A control character in the id", body = ErrorBody),
         (status = 404, description = "Unknown, deleted or foreign", body = ErrorBody),
     )
 )]
@@ -433,6 +434,7 @@ pub async fn get_event(
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, description = "Bad credentials", body = ErrorBody),
+        (status = 400, description = "A control character in the id", body = ErrorBody),
         (status = 404, description = "Unknown, deleted or foreign", body = ErrorBody),
     )
 )]

@@ -6,6 +6,8 @@
 pub mod analytics;
 pub mod auth;
 pub mod claims;
+pub mod console;
+pub mod console_ui;
 pub mod error;
 pub mod events;
 pub mod extract;
@@ -37,7 +39,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::app::AppState;
+use crate::state::AppState;
 use error::ApiError;
 
 /// Largest request body accepted.
@@ -69,6 +71,13 @@ impl Modify for SecuritySchemes {
         components.add_security_scheme("client_secret", header("x-client-secret"));
         components.add_security_scheme("user_jwt", header("user-jwt-token"));
         components.add_security_scheme(
+            "console_session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                console::COOKIE_NAME,
+                "The console session cookie set by POST /console/api/login",
+            ))),
+        );
+        components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(
                 HttpBuilder::new()
@@ -88,8 +97,10 @@ impl Modify for SecuritySchemes {
 fn server_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(ops::router())
+        .merge(console_ui::router())
         .merge(events::router())
         .merge(session::s2s_router())
+        .merge(console::router())
 }
 
 /// The routes a game's front end calls, possibly from a browser.
@@ -176,7 +187,8 @@ async fn request_timed_out(_: BoxError) -> ApiError {
 /// The complete application router.
 pub fn router(state: AppState) -> Router {
     let config = Arc::clone(&state.config);
-    let (router, api) = api_router().split_for_parts();
+    let (router, mut api) = api_router().split_for_parts();
+    console::document_guard(&mut api);
     let document = Arc::new(api.to_json().expect("the OpenAPI document serializes"));
     let openapi_json = move || {
         let document = Arc::clone(&document);

@@ -13,9 +13,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiError, ErrorBody};
-use crate::app::AppState;
 use crate::domain::Error;
 use crate::metrics::{self, RequestLabels};
+use crate::state::AppState;
 
 /// The routes of this area (the OpenAPI document is added by `http::router`).
 pub fn router() -> OpenApiRouter<AppState> {

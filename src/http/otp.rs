@@ -11,10 +11,10 @@ use utoipa_axum::routes;
 use super::auth::GamerAuth;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::Json;
-use crate::app::AppState;
 use crate::domain::otp;
 use crate::domain::phone::Phone;
 use crate::domain::phone_link::{self, OtpSent, PhoneLink};
+use crate::state::AppState;
 
 /// The routes of this area.
 pub fn router() -> OpenApiRouter<AppState> {

@@ -12,10 +12,10 @@ use super::auth::ClientAuth;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::Json;
 use super::schema::NO_CONTROL_CHARACTERS;
-use crate::app::AppState;
 use crate::domain::sessions::{self, Profile};
 use crate::domain::text::{check_required_text, check_text, TextKind};
 use crate::domain::time::go_time_string;
+use crate::state::AppState;
 
 /// The server-to-server route of this area.
 pub fn s2s_router() -> OpenApiRouter<AppState> {

@@ -10,8 +10,8 @@ use utoipa_axum::routes;
 
 use super::auth::GamerAuth;
 use super::error::{ApiResult, ErrorBody};
-use crate::app::AppState;
 use crate::domain::store;
+use crate::state::AppState;
 
 /// The routes of this area.
 pub fn router() -> OpenApiRouter<AppState> {

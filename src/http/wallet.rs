@@ -12,10 +12,10 @@ use utoipa_axum::routes;
 use super::auth::GamerAuth;
 use super::error::{ApiResult, ErrorBody};
 use super::extract::{parse_limit, IdempotencyHeader, IdempotencyParams, Query};
-use crate::app::AppState;
 use crate::domain::address::mask;
 use crate::domain::time::rfc3339;
 use crate::domain::{wallet, withdrawals};
+use crate::state::AppState;
 use crate::storage::ledger::WalletEntryRow;
 
 /// The routes of this area.
@@ -72,20 +72,31 @@ pub async fn get_balance(
     GamerAuth(gamer): GamerAuth,
 ) -> ApiResult<axum::Json<BalanceResponse>> {
     let balance = wallet::balance(&state.db, &state.wallets, &gamer).await?;
-    Ok(axum::Json(BalanceResponse {
-        wallet_address: gamer.wallet_address,
-        earned_balance: balance.earned,
-        bought_balance: balance.bought,
-        bonus_balance: balance.bonus,
-        lazy_balance: balance.lazy,
-        on_chain_balance: balance.on_chain,
-        wallet_transaction_error: balance.has_failed_transaction,
-        lazy_balance_delta: balance.lazy_delta,
-        is_lazy_balance_updated: balance.lazy_delta == 0,
-        created_at: rfc3339(balance.created_at),
-        modified_at: rfc3339(balance.modified_at),
-        min_wallet_bal_to_withdraw: gamer.min_withdraw,
-    }))
+    Ok(axum::Json(BalanceResponse::new(
+        gamer.wallet_address,
+        &balance,
+        gamer.min_withdraw,
+    )))
+}
+
+impl BalanceResponse {
+    /// The wire form of a wallet's balance (also shown on the console's gamer page).
+    pub fn new(wallet_address: String, balance: &wallet::Balance, min_withdraw: i64) -> Self {
+        BalanceResponse {
+            wallet_address,
+            earned_balance: balance.earned,
+            bought_balance: balance.bought,
+            bonus_balance: balance.bonus,
+            lazy_balance: balance.lazy,
+            on_chain_balance: balance.on_chain,
+            wallet_transaction_error: balance.has_failed_transaction,
+            lazy_balance_delta: balance.lazy_delta,
+            is_lazy_balance_updated: balance.lazy_delta == 0,
+            created_at: rfc3339(balance.created_at),
+            modified_at: rfc3339(balance.modified_at),
+            min_wallet_bal_to_withdraw: min_withdraw,
+        }
+    }
 }
 
 /// What a wallet transaction was, from this wallet's side.

@@ -12,6 +12,7 @@
 pub mod changes;
 pub mod claims;
 pub mod clients;
+pub mod console;
 pub mod events;
 pub mod gamers;
 pub mod idempotency;

@@ -5,6 +5,8 @@ mod analytics;
 mod attacks;
 mod claims;
 mod cli;
+mod console;
+mod console_ui;
 mod crash;
 mod events;
 mod group_commit;
