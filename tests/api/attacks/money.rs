@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use kgen_loyalty::storage::Backend;
 use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app_on, spawn_app_with, TestApp, TestClient};
@@ -182,6 +183,12 @@ async fn three_updaters_racing_sixty_claimers_never_pay_past_the_budget() {
 #[tokio::test]
 async fn updates_and_claims_spread_over_two_servers_never_pay_past_the_budget() {
     let first = unlimited_app().await;
+    if first.db.backend() != Backend::Postgres {
+        // SQLite is one server per database file (README): a second server's
+        // writers would meet this one's as SQLITE_BUSY. The one-server races above
+        // cover SQLite.
+        return;
+    }
     let second = spawn_app_on(
         first.database_url.clone(),
         tempfile::tempdir().unwrap(),
