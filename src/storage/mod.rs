@@ -226,9 +226,15 @@ impl Db {
         Some(changes::follow_postgres(url, Arc::clone(&self.changes)))
     }
 
-    /// Begins a write transaction.
+    /// Begins a write transaction. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`): the group-commit writer (`storage::lite`) is a second
+    /// writer connection, and a deferred transaction that has read first cannot
+    /// wait for it (SQLite answers BUSY at once rather than upgrade its lock).
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
-        self.writer.begin().await
+        match self.backend {
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.writer.begin().await,
+        }
     }
 
     /// Whether the database answers a trivial query.
