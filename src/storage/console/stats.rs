@@ -139,33 +139,6 @@ pub async fn withdrawn_per_day(
     .await
 }
 
-/// Distinct gamers per day with a session start, claim, drop or withdrawal.
-pub async fn active_gamers_per_day(
-    tx: &mut Tx,
-    client_id: &str,
-    since: i64,
-) -> Result<DayFigures, sqlx::Error> {
-    sqlx::query_as(
-        "select day, count(*)
-         from (select cast(created_at / 86400000000000 as bigint) as day, gamer_id
-               from sessions where client_id = $1 and created_at >= $2
-               union
-               select cast(created_at / 86400000000000 as bigint), gamer_id
-               from claims where client_id = $1 and created_at >= $2
-               union
-               select cast(created_at / 86400000000000 as bigint), gamer_id
-               from tracker_drops where client_id = $1 and created_at >= $2
-               union
-               select cast(created_at / 86400000000000 as bigint), gamer_id
-               from withdrawals where client_id = $1 and created_at >= $2) active
-         group by day",
-    )
-    .bind(client_id)
-    .bind(since)
-    .fetch_all(&mut **tx)
-    .await
-}
-
 /// An event's claims in the window.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct TopEventRow {
