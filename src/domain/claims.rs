@@ -14,12 +14,12 @@ use super::idempotency::{self, IdempotencyKey};
 use super::sessions::issuing_account;
 use super::{Error, Result};
 use crate::storage::claims::{self as store, ClaimHistory, ClaimRow};
-use crate::storage::events::{self as events_store, EventRow};
-use crate::storage::gamers;
-use crate::storage::ledger::{self, kind, AccountKey, NewTransfer, TransferSides, WalletEntryRow};
+use crate::storage::events::EventRow;
+use crate::storage::ledger::{kind, AccountKey, NewTransfer, WalletEntryRow};
 use crate::storage::lite::claims as lite;
+use crate::storage::pg::claims as pg;
 use crate::storage::sessions::SessionGamerRow;
-use crate::storage::{self, Db, Tx};
+use crate::storage::{self, Db};
 
 /// A granted reward.
 #[derive(Clone, Debug)]
@@ -50,56 +50,75 @@ pub async fn claim_event_reward(
         db.wallet_changed(gamer.gamer_id);
         return result?;
     }
-    let result = retry_on_contention(|| async {
-        let now = storage::now_nanos();
-        let mut tx = db.begin().await?;
-        gamers::lock_gamer_by_id(&mut tx, gamer.gamer_id).await?;
-        if let Some(previous) =
-            idempotency::replay::<ClaimRow>(&mut tx, gamer.gamer_id, key, &fingerprint, now).await?
-        {
-            return Ok(Reward {
-                claim: previous,
-                replayed: true,
-            });
-        }
-        let event = events_store::find_event(&mut *tx, &gamer.client_id, event_id)
-            .await?
-            .ok_or(Error::NotFound)?;
-        let watermark = check_policies(&mut tx, gamer.gamer_id, &event, now).await?;
-        let claim = grant(&mut tx, gamer, &event, watermark, now).await?;
-        idempotency::remember(&mut tx, gamer.gamer_id, key, &fingerprint, 201, &claim, now).await?;
-        tx.commit().await?;
-        Ok(Reward {
-            claim,
-            replayed: false,
-        })
-    })
-    .await;
+    let result =
+        retry_on_contention(|| claim_on_postgres(db, gamer, event_id, key, &fingerprint)).await;
     // Whatever the outcome (a failed commit may still have landed), cached reads
     // of this wallet are stale now.
     db.wallet_changed(gamer.gamer_id);
     result
 }
 
-/// Applies the claim rules in the contract's order and returns the gamer's newest
-/// tracker drop id (recorded with the claim, so the next claim of a trace-gated
-/// event needs a drop newer than it).
-async fn check_policies(
-    tx: &mut Tx,
-    gamer_id: i64,
-    event: &EventRow,
-    now: i64,
-) -> Result<Option<i64>> {
-    let window_start = window_start(event, now)?;
-    let history = store::claim_history(
-        tx,
-        gamer_id,
-        &event.id,
-        window_start,
-        &event.activity_trace_activity_id,
+/// The claim on PostgreSQL: the transaction begins by locking the gamer, one
+/// statement reads what the rules need, the rules judge, one statement writes
+/// everything (`storage::pg::claims`).
+async fn claim_on_postgres(
+    db: &Db,
+    gamer: &SessionGamerRow,
+    event_id: &str,
+    key: Option<&IdempotencyKey>,
+    fingerprint: &str,
+) -> Result<Reward> {
+    let now = storage::now_nanos();
+    let windows = pg::Windows {
+        daily: ClaimPeriod::Daily.window_start(now),
+        weekly: ClaimPeriod::Weekly.window_start(now),
+        lifetime: ClaimPeriod::Lifetime.window_start(now),
+    };
+    let mut tx = db.begin_locking_gamer(gamer.gamer_id).await?;
+    let key_text = key.map(IdempotencyKey::as_str);
+    let scene = pg::read_scene(
+        &mut tx,
+        &gamer.client_id,
+        gamer.gamer_id,
+        event_id,
+        key_text,
+        windows,
     )
     .await?;
-    judge(event, &history, now)
+    if let Some(previous) =
+        idempotency::replay_record::<ClaimRow>(scene.key.as_ref(), fingerprint, now)?
+    {
+        return Ok(Reward {
+            claim: previous,
+            replayed: true,
+        });
+    }
+    let event = scene.event.ok_or(Error::NotFound)?;
+    window_start(&event, now)?;
+    let watermark = judge(&event, &scene.history, now)?;
+    let claim = new_claim(&event, watermark, now);
+    let bucket = reward_bucket(&event)?;
+    let issuing = issuing_account(&gamer.client_id, gamer.gamer_id);
+    let entry = reward_entry(gamer, &event, &claim, now);
+    let written = pg::write_claim(
+        &mut tx,
+        &pg::ClaimWrite {
+            claim: &claim,
+            client_id: &gamer.client_id,
+            issuing_shard: issuing.owner_id,
+            bucket,
+            entry: &entry,
+            transfer_kind: "EVENT_REWARD",
+            key: key_text.map(|key| (key, fingerprint, 201)),
+        },
+    )
+    .await?
+    .ok_or(Error::BudgetExhausted)?;
+    tx.commit().await?;
+    Ok(Reward {
+        claim: written,
+        replayed: false,
+    })
 }
 
 /// Whether the event is open now, and since when its claim limit counts claims
@@ -150,34 +169,6 @@ fn judge(event: &EventRow, history: &ClaimHistory, now: i64) -> Result<Option<i6
     Ok(history.newest_drop)
 }
 
-/// Writes the claim, its transfer and the wallet history line.
-async fn grant(
-    tx: &mut Tx,
-    gamer: &SessionGamerRow,
-    event: &EventRow,
-    trace_watermark: Option<i64>,
-    now: i64,
-) -> Result<ClaimRow> {
-    let claim = new_claim(event, trace_watermark, now);
-    let claim = store::insert_claim(tx, &gamer.client_id, gamer.gamer_id, &claim).await?;
-    // The budget is the last rule, checked after the claim row exists so that a
-    // budget added to the event concurrently counts this claim (see `count_payout`).
-    if !store::count_payout(tx, &event.id, claim.amount).await? {
-        return Err(Error::BudgetExhausted);
-    }
-    if claim.amount == 0 {
-        // Transfers are positive: a zero reward is a claim without a transfer.
-        return Ok(claim);
-    }
-    let bucket = reward_bucket(event)?;
-    let transfer = reward_transfer(gamer, &claim, bucket, now);
-    let sides = ledger::post_transfer(tx, transfer)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("issuing accounts are never refused a debit"))?;
-    ledger::insert_wallet_entry(tx, &reward_entry(gamer, event, &claim, sides, now)).await?;
-    Ok(claim)
-}
-
 fn new_claim(event: &EventRow, trace_watermark: Option<i64>, now: i64) -> ClaimRow {
     ClaimRow {
         seq: 0,
@@ -218,11 +209,12 @@ fn reward_transfer<'a>(
     }
 }
 
+/// The history line of a reward; its addresses are the transfer's, filled in by
+/// whoever writes the transfer.
 fn reward_entry(
     gamer: &SessionGamerRow,
     event: &EventRow,
     claim: &ClaimRow,
-    sides: TransferSides,
     now: i64,
 ) -> WalletEntryRow {
     let name = if event.event_name.is_empty() {
@@ -237,8 +229,8 @@ fn reward_entry(
         kind: "EVENT_REWARD".to_owned(),
         direction: "CREDIT".to_owned(),
         amount: claim.amount,
-        from_address: sides.from_address,
-        to_address: sides.to_address,
+        from_address: String::new(),
+        to_address: String::new(),
         name,
         description: format!("Reward for {}", event.event_type),
         sync_status: "COMPLETED".to_owned(),
@@ -289,7 +281,12 @@ fn claim_on_writer(
         let transfer = reward_transfer(gamer, &claim, reward_bucket(&event)?, now);
         let sides = lite::post_transfer(conn, &transfer)?
             .ok_or_else(|| anyhow::anyhow!("issuing accounts are never refused a debit"))?;
-        lite::insert_wallet_entry(conn, &reward_entry(gamer, &event, &claim, sides, now))?;
+        let entry = WalletEntryRow {
+            from_address: sides.from_address,
+            to_address: sides.to_address,
+            ..reward_entry(gamer, &event, &claim, now)
+        };
+        lite::insert_wallet_entry(conn, &entry)?;
     }
     idempotency::remember_on_writer(conn, gamer.gamer_id, key, fingerprint, 201, &claim, now)?;
     Ok(Reward {

@@ -52,6 +52,21 @@ pub async fn replay<T: DeserializeOwned>(
     decode(&row, fingerprint).map(Some)
 }
 
+/// [`replay`] from a record already read (PostgreSQL reads it with the claim's
+/// other inputs): `record` is the key's row and its creation time, if any.
+pub fn replay_record<T: DeserializeOwned>(
+    record: Option<&(IdempotencyRow, i64)>,
+    fingerprint: &str,
+    now: i64,
+) -> Result<Option<T>> {
+    match record {
+        Some((row, created_at)) if *created_at >= now - KEY_LIFETIME_NANOS => {
+            decode(row, fingerprint).map(Some)
+        }
+        _ => Ok(None),
+    }
+}
+
 /// Records the successful outcome of the request made with `key`.
 pub async fn remember<T: Serialize>(
     tx: &mut Tx,

@@ -3,8 +3,6 @@
 
 use sqlx::AnyExecutor;
 
-use super::Tx;
-
 /// A stored claim.
 #[derive(Clone, Debug, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
 pub struct ClaimRow {
@@ -35,7 +33,7 @@ macro_rules! claim_columns {
 
 const CLAIM_COLUMNS: &str = claim_columns!();
 
-/// [`insert_claim`]: `$1` id, `$2` client, `$3` gamer, `$4` event, `$5` amount,
+/// The SQLite claim's insert (`storage::lite::claims`): `$1` id, `$2` client, `$3` gamer, `$4` event, `$5` amount,
 /// `$6` status, `$7` trace watermark, `$8` time.
 pub const INSERT_CLAIM_SQL: &str = concat!(
     "insert into claims (id, client_id, gamer_id, event_id, amount, status, trace_watermark,
@@ -60,7 +58,7 @@ pub struct ClaimHistory {
     pub newest_drop: Option<i64>,
 }
 
-/// [`claim_history`]: `$1` gamer, `$2` event, `$3` window start, `$4` trace event id.
+/// The SQLite claim's history read: `$1` gamer, `$2` event, `$3` window start, `$4` trace event id.
 pub const CLAIM_HISTORY_SQL: &str = "select
              (select created_at from claims
               where gamer_id = $1 and event_id = $2
@@ -75,65 +73,16 @@ pub const CLAIM_HISTORY_SQL: &str = "select
              (select max(id) from tracker_drops
               where gamer_id = $1) as newest_drop";
 
-/// The gamer's claim history for an event: latest claim, claims since
-/// `window_start` (pass `i64::MAX` to skip counting), and newest tracker drops.
-pub async fn claim_history(
-    tx: &mut Tx,
-    gamer_id: i64,
-    event_id: &str,
-    window_start: i64,
-    trace_event_id: &str,
-) -> Result<ClaimHistory, sqlx::Error> {
-    sqlx::query_as(CLAIM_HISTORY_SQL)
-        .bind(gamer_id)
-        .bind(event_id)
-        .bind(window_start)
-        .bind(trace_event_id)
-        .fetch_one(&mut **tx)
-        .await
-}
-
-/// [`count_payout`]: `$1` event id, `$2` amount.
+/// The SQLite claim's budget step, after the claim row is written: `$1` event id,
+/// `$2` amount. An event without a budget is not written, so its claims never
+/// contend on its row; a budget added meanwhile waits for this claim, then counts
+/// it (`storage::events::claimed_total`), and a claim written after that sees the
+/// budget here.
 pub const COUNT_PAYOUT_SQL: &str = "update events
          set paid_out = paid_out + $2
          where id = $1
            and total_budget is not null
          returning case when paid_out <= total_budget then 1 else 0 end";
-
-/// Adds a claim's reward to its event's payout, after the claim row is written:
-/// false when the event has a budget that this would exceed (the caller rolls
-/// back). An event without a budget is not written, so its claims never contend on
-/// its row; a budget added meanwhile waits for this claim, then counts it
-/// (`storage::events::claimed_total`), and a claim written after that sees the
-/// budget here.
-pub async fn count_payout(tx: &mut Tx, event_id: &str, amount: i64) -> Result<bool, sqlx::Error> {
-    let within: Option<i64> = sqlx::query_scalar(COUNT_PAYOUT_SQL)
-        .bind(event_id)
-        .bind(amount)
-        .fetch_optional(&mut **tx)
-        .await?;
-    Ok(within != Some(0))
-}
-
-/// Inserts a claim.
-pub async fn insert_claim(
-    tx: &mut Tx,
-    client_id: &str,
-    gamer_id: i64,
-    claim: &ClaimRow,
-) -> Result<ClaimRow, sqlx::Error> {
-    sqlx::query_as(INSERT_CLAIM_SQL)
-        .bind(&claim.id)
-        .bind(client_id)
-        .bind(gamer_id)
-        .bind(&claim.event_id)
-        .bind(claim.amount)
-        .bind(&claim.status)
-        .bind(claim.trace_watermark)
-        .bind(claim.created_at)
-        .fetch_one(&mut **tx)
-        .await
-}
 
 /// One page of a gamer's claims, newest first, with `seq` below `before`.
 pub async fn list_claims<'e>(

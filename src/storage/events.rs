@@ -6,7 +6,7 @@ use sqlx::AnyExecutor;
 use super::Tx;
 
 /// A stored rewardable event.
-#[derive(Clone, Debug, sqlx::FromRow)]
+#[derive(Clone, Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct EventRow {
     /// List order (creation order).
     pub seq: i64,

@@ -21,6 +21,7 @@ pub mod kgen_accounts;
 pub mod ledger;
 pub mod lite;
 pub mod otp;
+pub mod pg;
 pub mod sessions;
 pub mod settings;
 pub mod tracker;
@@ -235,6 +236,20 @@ impl Db {
             Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
             Backend::Postgres => self.writer.begin().await,
         }
+    }
+
+    /// PostgreSQL: begins a transaction that holds the gamer's row lock (what
+    /// serialises one gamer's claims and withdrawals), in the round trip of the
+    /// `BEGIN` itself. Statements after it take their snapshots after the lock, so
+    /// they see every write of the gamer's previous transaction.
+    pub async fn begin_locking_gamer(&self, gamer_id: i64) -> Result<Tx, sqlx::Error> {
+        debug_assert_eq!(self.backend, Backend::Postgres);
+        // An integer formatted into the text: nothing to escape.
+        self.writer
+            .begin_with(format!(
+                "begin; select 1 from gamers where id = {gamer_id} for no key update"
+            ))
+            .await
     }
 
     /// Whether the database answers a trivial query.
