@@ -18,8 +18,10 @@ use crate::storage::events::EventRow;
 use crate::storage::ledger::{kind, AccountKey, NewTransfer, WalletEntryRow};
 use crate::storage::lite::claims as lite;
 use crate::storage::pg::claims as pg;
+use crate::storage::pg::lanes::{BatchJob, BoxFuture, Lanes};
 use crate::storage::sessions::SessionGamerRow;
-use crate::storage::{self, Db};
+use crate::storage::{self, Db, Tx};
+use tokio::sync::oneshot;
 
 /// A granted reward.
 #[derive(Clone, Debug)]
@@ -50,34 +52,141 @@ pub async fn claim_event_reward(
         db.wallet_changed(gamer.gamer_id);
         return result?;
     }
-    let result =
-        retry_on_contention(|| claim_on_postgres(db, gamer, event_id, key, &fingerprint)).await;
+    let result = match db.lanes() {
+        Some(lanes) => claim_in_batch(lanes, db, gamer, event_id, key, fingerprint).await,
+        None => claim_alone(db, gamer, event_id, key, &fingerprint).await,
+    };
     // Whatever the outcome (a failed commit may still have landed), cached reads
     // of this wallet are stale now.
     db.wallet_changed(gamer.gamer_id);
     result
 }
 
-/// The claim on PostgreSQL: the transaction begins by locking the gamer, one
-/// statement reads what the rules need, the rules judge, one statement writes
-/// everything (`storage::pg::claims`).
-async fn claim_on_postgres(
+/// The claim on PostgreSQL, queued on the group-commit lanes (`storage::pg::lanes`).
+async fn claim_in_batch(
+    lanes: &Lanes,
+    db: &Db,
+    gamer: &SessionGamerRow,
+    event_id: &str,
+    key: Option<&IdempotencyKey>,
+    fingerprint: String,
+) -> Result<Reward> {
+    let (reply, answer) = oneshot::channel();
+    let job = ClaimJob {
+        db: db.clone(),
+        gamer: gamer.clone(),
+        event_id: event_id.to_owned(),
+        key: key.cloned(),
+        fingerprint,
+        outcome: None,
+        reply,
+    };
+    if lanes.submit(Box::new(job)).await.is_err() {
+        return Err(Error::Unavailable);
+    }
+    answer.await.unwrap_or(Err(Error::Unavailable))
+}
+
+/// A claim waiting in a batch.
+struct ClaimJob {
+    db: Db,
+    gamer: SessionGamerRow,
+    event_id: String,
+    key: Option<IdempotencyKey>,
+    fingerprint: String,
+    outcome: Option<Result<Reward>>,
+    reply: oneshot::Sender<Result<Reward>>,
+}
+
+impl BatchJob for ClaimJob {
+    fn gamer_id(&self) -> i64 {
+        self.gamer.gamer_id
+    }
+
+    fn run<'a>(&'a mut self, tx: &'a mut Tx) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            let outcome = claim_in_tx(
+                tx,
+                &self.gamer,
+                &self.event_id,
+                self.key.as_ref(),
+                &self.fingerprint,
+            )
+            .await?;
+            self.outcome = Some(outcome);
+            Ok(())
+        })
+    }
+
+    fn committed(self: Box<Self>) {
+        let outcome = self
+            .outcome
+            .unwrap_or_else(|| Err(anyhow::anyhow!("a batched claim never ran").into()));
+        let _ = self.reply.send(outcome);
+    }
+
+    fn failed(self: Box<Self>, _error: &sqlx::Error) {
+        // Logged by the lane. Nothing of the batch is known to be written, and a
+        // retry with the same Idempotency-Key is safe either way.
+        let _ = self.reply.send(Err(Error::Unavailable));
+    }
+
+    fn alone(self: Box<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let ClaimJob {
+                db,
+                gamer,
+                event_id,
+                key,
+                fingerprint,
+                reply,
+                ..
+            } = *self;
+            let outcome = claim_alone(&db, &gamer, &event_id, key.as_ref(), &fingerprint).await;
+            let _ = reply.send(outcome);
+        })
+    }
+}
+
+/// The claim on PostgreSQL in a transaction of its own, again after contention.
+async fn claim_alone(
     db: &Db,
     gamer: &SessionGamerRow,
     event_id: &str,
     key: Option<&IdempotencyKey>,
     fingerprint: &str,
 ) -> Result<Reward> {
+    retry_on_contention(|| async {
+        let mut tx = db.begin_locking_gamer(gamer.gamer_id).await?;
+        let outcome = claim_in_tx(&mut tx, gamer, event_id, key, fingerprint).await?;
+        if outcome.is_ok() {
+            tx.commit().await?;
+        }
+        outcome
+    })
+    .await
+}
+
+/// The claim on PostgreSQL, in a transaction that holds the gamer's lock: one
+/// statement reads what the rules need, the rules judge, one statement writes
+/// everything (`storage::pg::claims`). The outer error is the database's (the
+/// transaction is lost); the inner one is the claim's answer.
+async fn claim_in_tx(
+    tx: &mut Tx,
+    gamer: &SessionGamerRow,
+    event_id: &str,
+    key: Option<&IdempotencyKey>,
+    fingerprint: &str,
+) -> Result<Result<Reward>, sqlx::Error> {
     let now = storage::now_nanos();
     let windows = pg::Windows {
         daily: ClaimPeriod::Daily.window_start(now),
         weekly: ClaimPeriod::Weekly.window_start(now),
         lifetime: ClaimPeriod::Lifetime.window_start(now),
     };
-    let mut tx = db.begin_locking_gamer(gamer.gamer_id).await?;
     let key_text = key.map(IdempotencyKey::as_str);
     let scene = pg::read_scene(
-        &mut tx,
+        tx,
         &gamer.client_id,
         gamer.gamer_id,
         event_id,
@@ -85,40 +194,58 @@ async fn claim_on_postgres(
         windows,
     )
     .await?;
-    if let Some(previous) =
-        idempotency::replay_record::<ClaimRow>(scene.key.as_ref(), fingerprint, now)?
-    {
-        return Ok(Reward {
-            claim: previous,
-            replayed: true,
-        });
-    }
-    let event = scene.event.ok_or(Error::NotFound)?;
-    window_start(&event, now)?;
-    let watermark = judge(&event, &scene.history, now)?;
-    let claim = new_claim(&event, watermark, now);
-    let bucket = reward_bucket(&event)?;
+    let (event, claim, bucket) = match judge_scene(scene, fingerprint, now) {
+        Judged::Replay(claim) => {
+            return Ok(Ok(Reward {
+                claim,
+                replayed: true,
+            }))
+        }
+        Judged::Refused(error) => return Ok(Err(error)),
+        Judged::Grant(event, claim, bucket) => (event, claim, bucket),
+    };
     let issuing = issuing_account(&gamer.client_id, gamer.gamer_id);
     let entry = reward_entry(gamer, &event, &claim, now);
-    let written = pg::write_claim(
-        &mut tx,
-        &pg::ClaimWrite {
-            claim: &claim,
-            client_id: &gamer.client_id,
-            issuing_shard: issuing.owner_id,
-            bucket,
-            entry: &entry,
-            transfer_kind: "EVENT_REWARD",
-            key: key_text.map(|key| (key, fingerprint, 201)),
-        },
-    )
-    .await?
-    .ok_or(Error::BudgetExhausted)?;
-    tx.commit().await?;
-    Ok(Reward {
-        claim: written,
-        replayed: false,
+    let write = pg::ClaimWrite {
+        claim: &claim,
+        client_id: &gamer.client_id,
+        issuing_shard: issuing.owner_id,
+        bucket,
+        entry: &entry,
+        transfer_kind: "EVENT_REWARD",
+        key: key_text.map(|key| (key, fingerprint, 201)),
+    };
+    Ok(match pg::write_claim(tx, &write).await? {
+        Some(claim) => Ok(Reward {
+            claim,
+            replayed: false,
+        }),
+        None => Err(Error::BudgetExhausted),
     })
+}
+
+/// What the rules make of a claim's scene.
+enum Judged {
+    Replay(ClaimRow),
+    Refused(Error),
+    Grant(Box<EventRow>, ClaimRow, &'static str),
+}
+
+fn judge_scene(scene: pg::ClaimScene, fingerprint: &str, now: i64) -> Judged {
+    let judged = || -> Result<Judged> {
+        if let Some(previous) =
+            idempotency::replay_record::<ClaimRow>(scene.key.as_ref(), fingerprint, now)?
+        {
+            return Ok(Judged::Replay(previous));
+        }
+        let event = scene.event.ok_or(Error::NotFound)?;
+        window_start(&event, now)?;
+        let watermark = judge(&event, &scene.history, now)?;
+        let claim = new_claim(&event, watermark, now);
+        let bucket = reward_bucket(&event)?;
+        Ok(Judged::Grant(Box::new(event), claim, bucket))
+    };
+    judged().unwrap_or_else(Judged::Refused)
 }
 
 /// Whether the event is open now, and since when its claim limit counts claims

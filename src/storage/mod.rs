@@ -90,6 +90,8 @@ pub struct Db {
     listen_url: Option<Arc<str>>,
     /// SQLite only: the group-commit writer of claims and sessions.
     lite: Option<lite::LiteWriter>,
+    /// PostgreSQL only: the group-commit lanes of claims.
+    lanes: Option<pg::lanes::Lanes>,
 }
 
 impl std::fmt::Debug for Db {
@@ -102,6 +104,11 @@ impl std::fmt::Debug for Db {
             .finish_non_exhaustive()
     }
 }
+
+/// Group-commit lanes of claims on PostgreSQL: batches in flight at once. Each holds
+/// a pool connection only while it runs; gamers are spread over the lanes so that
+/// lanes share no gamer and no issuing shard.
+const PG_LANES: usize = 4;
 
 /// Most SQLite reader connections, whatever `KGEN_DB_MAX_CONNECTIONS` says.
 const SQLITE_READERS_MAX: u32 = 4;
@@ -155,10 +162,12 @@ impl Db {
                     changes: Arc::new(changes::WalletChanges::new(true)),
                     listen_url: None,
                     lite: Some(lite::LiteWriter::open(sqlite_path(&url), others_writing)?),
+                    lanes: None,
                 }
             }
             Backend::Postgres => {
                 let shared = pool(settings.max_connections.max(2));
+                let shared_writer = shared.clone();
                 Db {
                     writer: shared.clone(),
                     reader: shared,
@@ -166,6 +175,7 @@ impl Db {
                     changes: Arc::new(changes::WalletChanges::new(false)),
                     listen_url: Some(url.into()),
                     lite: None,
+                    lanes: Some(pg::lanes::Lanes::start(shared_writer, PG_LANES)),
                 }
             }
         };
@@ -208,6 +218,11 @@ impl Db {
     /// On SQLite, the group-commit writer that runs claims and new sessions.
     pub fn lite(&self) -> Option<&lite::LiteWriter> {
         self.lite.as_ref()
+    }
+
+    /// PostgreSQL: the group-commit lanes of claims.
+    pub fn lanes(&self) -> Option<&pg::lanes::Lanes> {
+        self.lanes.as_ref()
     }
 
     /// Which gamer wallets changed: note a generation before reading a wallet.

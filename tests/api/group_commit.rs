@@ -1,23 +1,33 @@
 //! Proves the group commit of claims (issue 10): claims queued together commit as
 //! one batch, a claim refused inside a batch leaves no trace and does not disturb
 //! its neighbours, and a batch whose commit fails answers every member 503 and
-//! writes nothing. The batch is formed for certain by holding the writer while the
-//! claims queue up. On PostgreSQL, where every claim is its own transaction, these
-//! tests have no batch to hold and check nothing.
+//! writes nothing. The batch is formed for certain by holding the writer (SQLite) or
+//! the lanes (PostgreSQL, with gamers chosen to share one lane) while the claims
+//! queue up.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{spawn_app, Answer, TestApp};
+use crate::helpers::{spawn_app, Answer, TestApp, TestClient};
 
-/// Sends every `(token, event)` claim at once while the writer is held, waits until
-/// all of them are queued, then lets the writer take them as one batch.
+/// Sends every `(token, event)` claim at once while the batching is held, waits
+/// until all of them are queued, then lets it take them as one batch.
 async fn claim_as_one_batch(app: &Arc<TestApp>, claims: Vec<(String, String)>) -> Vec<Answer> {
-    let writer = app.db.lite().expect("SQLite has a group-commit writer");
     let count = claims.len();
-    let hold = writer.hold();
+    let (lite, lanes) = (app.db.lite(), app.db.lanes());
+    let lite_hold = lite.map(|writer| writer.hold());
+    let lanes_hold = match lanes {
+        Some(lanes) => Some(lanes.hold().await),
+        None => None,
+    };
+    let pending = || match (lite, lanes) {
+        // The writer takes the first job and waits at the gate; the rest queue.
+        (Some(writer), _) => writer.queued() + 1,
+        (_, Some(lanes)) => lanes.pending(),
+        _ => unreachable!("every backend batches claims"),
+    };
     let handles: Vec<_> = claims
         .into_iter()
         .map(|(token, event)| {
@@ -25,24 +35,46 @@ async fn claim_as_one_batch(app: &Arc<TestApp>, claims: Vec<(String, String)>) -
             tokio::spawn(async move { app.claim(&token, &event).await })
         })
         .collect();
-    // The writer takes the first job and waits at the gate; the rest queue.
     for _ in 0..500 {
-        if writer.queued() + 1 >= count {
+        if pending() >= count {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert_eq!(writer.queued() + 1, count, "every claim reached the writer");
-    drop(hold);
+    assert_eq!(pending(), count, "every claim reached the batching");
+    drop(lite_hold);
+    drop(lanes_hold);
     let mut answers = Vec::new();
     for handle in handles {
         answers.push(handle.await.expect("claim task"));
     }
-    assert!(
-        writer.largest_batch() >= count,
-        "the claims formed one batch"
-    );
+    let largest = match (lite, lanes) {
+        (Some(writer), _) => writer.largest_batch(),
+        (_, Some(lanes)) => lanes.largest_batch(),
+        _ => 0,
+    };
+    assert!(largest >= count, "the claims formed one batch");
     answers
+}
+
+/// Signs in `count` gamers that share one PostgreSQL lane (any gamers on SQLite,
+/// which has one writer): signs in more and keeps those of the fullest lane.
+async fn gamers_of_one_lane(app: &TestApp, client: &TestClient, count: usize) -> Vec<String> {
+    let lanes = app.db.lanes().map_or(1, |lanes| lanes.count());
+    let mut by_lane: Vec<Vec<String>> = vec![Vec::new(); lanes];
+    for i in 0.. {
+        let name = format!("lane-gamer-{i}");
+        let token = app.login(client, &name).await;
+        let id = app
+            .scalar(&format!("select id from gamers where user_id = '{name}'"))
+            .await;
+        let lane = &mut by_lane[usize::try_from(id).expect("ids are positive") % lanes];
+        lane.push(token);
+        if lane.len() == count {
+            return lane.clone();
+        }
+    }
+    unreachable!()
 }
 
 #[tokio::test]
@@ -50,9 +82,6 @@ async fn a_claim_refused_inside_a_batch_leaves_no_trace_and_its_neighbours_commi
     // Arrange: a once-only event claimed twice by one gamer, a budget for one
     // reward claimed by two gamers, and two plain claims.
     let app = Arc::new(spawn_app().await);
-    if app.db.lite().is_none() {
-        return;
-    }
     let client = app.create_client().await;
     let once = app
         .create_event(&client, 5, json!({"maxClaimsPerUser": 1}))
@@ -61,9 +90,8 @@ async fn a_claim_refused_inside_a_batch_leaves_no_trace_and_its_neighbours_commi
         .create_event(&client, 7, json!({"totalBudget": 7}))
         .await;
     let plain = app.create_event(&client, 3, json!({})).await;
-    let a = app.login(&client, "a").await;
-    let b = app.login(&client, "b").await;
-    let c = app.login(&client, "c").await;
+    let gamers = gamers_of_one_lane(&app, &client, 3).await;
+    let (a, b, c) = (&gamers[0], &gamers[1], &gamers[2]);
     let claims = vec![
         (a.clone(), once.clone()),
         (a.clone(), once.clone()),
@@ -109,17 +137,15 @@ async fn a_claim_refused_inside_a_batch_leaves_no_trace_and_its_neighbours_commi
 async fn a_batch_that_fails_to_commit_answers_every_member_503_and_writes_nothing() {
     // Arrange: five gamers, and a writer whose next commit fails.
     let app = Arc::new(spawn_app().await);
-    let Some(writer) = app.db.lite() else {
-        return;
-    };
     let client = app.create_client().await;
     let event = app.create_event(&client, 10, json!({})).await;
-    let mut tokens = Vec::new();
-    for i in 0..5 {
-        tokens.push(app.login(&client, &format!("g{i}")).await);
-    }
+    let tokens = gamers_of_one_lane(&app, &client, 5).await;
     let claims = tokens.iter().map(|t| (t.clone(), event.clone())).collect();
-    writer.fail_next_commits(1);
+    match (app.db.lite(), app.db.lanes()) {
+        (Some(writer), _) => writer.fail_next_commits(1),
+        (_, Some(lanes)) => lanes.fail_next_commits(1),
+        _ => unreachable!("every backend batches claims"),
+    }
 
     // Act
     let answers = claim_as_one_batch(&app, claims).await;

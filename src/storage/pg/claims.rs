@@ -81,7 +81,7 @@ pub async fn read_scene(
     event_id: &str,
     key: Option<&str>,
     windows: Windows,
-) -> anyhow::Result<ClaimScene> {
+) -> Result<ClaimScene, sqlx::Error> {
     let row: SceneRow = sqlx::query_as(SCENE_SQL)
         .bind(gamer_id)
         .bind(client_id)
@@ -93,7 +93,9 @@ pub async fn read_scene(
         .fetch_one(&mut **tx)
         .await?;
     let event = match row.event {
-        Some(json) => Some(serde_json::from_str(&json)?),
+        Some(json) => Some(
+            serde_json::from_str(&json).map_err(|error| sqlx::Error::Decode(Box::new(error)))?,
+        ),
         None => None,
     };
     let key = match (row.key_fingerprint, row.key_status_code, row.key_response) {
@@ -199,7 +201,10 @@ struct WrittenRow {
 
 /// Writes the claim with everything it carries, in one statement. `None` (and
 /// nothing written) when the event's budget cannot cover the reward.
-pub async fn write_claim(tx: &mut Tx, write: &ClaimWrite<'_>) -> anyhow::Result<Option<ClaimRow>> {
+pub async fn write_claim(
+    tx: &mut Tx,
+    write: &ClaimWrite<'_>,
+) -> Result<Option<ClaimRow>, sqlx::Error> {
     let (claim, entry) = (write.claim, write.entry);
     let (key, fingerprint, status) = match write.key {
         Some((key, fingerprint, status)) => (Some(key), Some(fingerprint), Some(status)),
@@ -231,12 +236,12 @@ pub async fn write_claim(tx: &mut Tx, write: &ClaimWrite<'_>) -> anyhow::Result<
         return Ok(None);
     };
     let moved = i64::from(claim.amount > 0);
-    anyhow::ensure!(
-        written.transfers == moved && written.entries == moved,
-        "claim {} wrote {} transfers and {} history lines, expected {moved}",
-        claim.id,
-        written.transfers,
-        written.entries
-    );
+    if written.transfers != moved || written.entries != moved {
+        // An account is missing: the statement must not commit half a claim.
+        return Err(sqlx::Error::Protocol(format!(
+            "claim {} wrote {} transfers and {} history lines, expected {moved}",
+            claim.id, written.transfers, written.entries
+        )));
+    }
     Ok(Some(written.claim))
 }

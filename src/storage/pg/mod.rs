@@ -6,3 +6,4 @@
 //! The SQLite twin of each path lives in `storage::lite`.
 
 pub mod claims;
+pub mod lanes;

@@ -1,0 +1,196 @@
+//! Group commit on PostgreSQL: write jobs (claims) queue on a few lanes; each lane
+//! takes what has queued since its last commit, runs it in one transaction and
+//! commits once. One job alone is not held back waiting for company: a lane starts
+//! as soon as it has anything, and a batch is whatever arrived meanwhile.
+//!
+//! A batch begins by locking every gamer it touches, in id order, and runs its jobs
+//! in that order, so two batches (of this server or another) take gamer locks in
+//! the same order. A job's refusal writes nothing (see `storage::pg::claims`), so
+//! it needs no savepoint. A statement that fails aborts the transaction: the batch
+//! is rolled back and every job runs again alone, in a transaction of its own. A
+//! failed commit answers every job of the batch with the error. Each job is
+//! answered only after the commit that holds its write.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use sqlx::AnyPool;
+use std::future::Future;
+use std::pin::Pin;
+use tokio::sync::{mpsc, RwLock, RwLockWriteGuard};
+
+use super::super::Tx;
+
+/// A boxed future that may move between threads.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Most jobs in one transaction.
+const BATCH_MAX: usize = 64;
+
+/// Jobs waiting per lane before callers wait to queue.
+const QUEUE: usize = 4096;
+
+/// One write that can run inside a shared transaction.
+pub trait BatchJob: Send + 'static {
+    /// The gamer whose row the job locks; also its lane and its place in a batch.
+    fn gamer_id(&self) -> i64;
+    /// Runs the job's statements in the batch's transaction, keeping its outcome
+    /// for later. An error aborts the batch.
+    fn run<'a>(&'a mut self, tx: &'a mut Tx) -> BoxFuture<'a, Result<(), sqlx::Error>>;
+    /// The batch committed: answer with the kept outcome.
+    fn committed(self: Box<Self>);
+    /// The batch could not begin or commit: answer with this error.
+    fn failed(self: Box<Self>, error: &sqlx::Error);
+    /// Another job's statement aborted the batch: run alone and answer.
+    fn alone(self: Box<Self>) -> BoxFuture<'static, ()>;
+}
+
+/// The lanes of one database.
+#[derive(Clone, Debug)]
+pub struct Lanes {
+    lanes: Vec<mpsc::Sender<Box<dyn BatchJob>>>,
+    shared: Arc<Shared>,
+}
+
+/// What the lanes share: test hooks and figures.
+#[derive(Debug, Default)]
+struct Shared {
+    /// Held (written) by a test to keep every lane from forming its next batch.
+    gate: RwLock<()>,
+    /// Lanes that took a job and wait at the gate.
+    waiting: AtomicUsize,
+    /// The most jobs one batch has held so far.
+    largest_batch: AtomicUsize,
+    /// Commits still to fail (tests).
+    faults: AtomicU32,
+}
+
+impl Lanes {
+    /// Starts `count` lanes on `pool`. A gamer always uses the same lane, so one
+    /// gamer's jobs commit in the order they queued.
+    pub fn start(pool: AnyPool, count: usize) -> Lanes {
+        let shared = Arc::new(Shared::default());
+        let lanes = (0..count.max(1))
+            .map(|_| {
+                let (sender, receiver) = mpsc::channel(QUEUE);
+                tokio::spawn(run_lane(pool.clone(), receiver, Arc::clone(&shared)));
+                sender
+            })
+            .collect();
+        Lanes { lanes, shared }
+    }
+
+    /// How many lanes there are; a gamer's lane is its id modulo this.
+    pub fn count(&self) -> usize {
+        self.lanes.len()
+    }
+
+    /// Makes the next `count` batch commits fail (rolled back instead): for tests
+    /// of what callers see when a commit fails.
+    #[doc(hidden)]
+    pub fn fail_next_commits(&self, count: u32) {
+        self.shared.faults.store(count, Ordering::SeqCst);
+    }
+
+    /// Holds every lane before its next batch until the guard is dropped, so that
+    /// the jobs sent meanwhile form one batch per lane: for tests.
+    #[doc(hidden)]
+    pub async fn hold(&self) -> RwLockWriteGuard<'_, ()> {
+        self.shared.gate.write().await
+    }
+
+    /// Jobs sent and not yet run (queued, or taken by a lane held at the gate).
+    pub fn pending(&self) -> usize {
+        let queued: usize = self
+            .lanes
+            .iter()
+            .map(|lane| lane.max_capacity() - lane.capacity())
+            .sum();
+        queued + self.shared.waiting.load(Ordering::SeqCst)
+    }
+
+    /// The most jobs one batch has held so far.
+    pub fn largest_batch(&self) -> usize {
+        self.shared.largest_batch.load(Ordering::Relaxed)
+    }
+
+    /// Queues a job. `Err` gives it back when the lanes are gone (shutting down).
+    pub async fn submit(&self, job: Box<dyn BatchJob>) -> Result<(), Box<dyn BatchJob>> {
+        let lane = (job.gamer_id() as u64 as usize) % self.lanes.len();
+        self.lanes[lane].send(job).await.map_err(|error| error.0)
+    }
+}
+
+async fn run_lane(pool: AnyPool, mut jobs: mpsc::Receiver<Box<dyn BatchJob>>, shared: Arc<Shared>) {
+    while let Some(first) = jobs.recv().await {
+        shared.waiting.fetch_add(1, Ordering::SeqCst);
+        drop(shared.gate.read().await);
+        shared.waiting.fetch_sub(1, Ordering::SeqCst);
+        let mut batch = vec![first];
+        while batch.len() < BATCH_MAX {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        shared
+            .largest_batch
+            .fetch_max(batch.len(), Ordering::Relaxed);
+        run_batch(&pool, batch, &shared).await;
+    }
+}
+
+async fn run_batch(pool: &AnyPool, mut batch: Vec<Box<dyn BatchJob>>, shared: &Shared) {
+    // Stable: one gamer's jobs keep their order.
+    batch.sort_by_key(|job| job.gamer_id());
+    let mut tx = match pool.begin_with(begin_locking(&batch)).await {
+        Ok(tx) => tx,
+        Err(error) => return answer_failed(batch, &error),
+    };
+    for index in 0..batch.len() {
+        if let Err(error) = batch[index].run(&mut tx).await {
+            drop(tx);
+            tracing::debug!(%error, jobs = batch.len(), "a batch aborted; its jobs run alone");
+            // One after another: the job that failed may fail again, the others not.
+            for job in batch {
+                job.alone().await;
+            }
+            return;
+        }
+    }
+    let injected = shared
+        .faults
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+            left.checked_sub(1)
+        })
+        .is_ok();
+    if injected {
+        drop(tx);
+        let error = sqlx::Error::Protocol("injected commit failure (test)".to_owned());
+        return answer_failed(batch, &error);
+    }
+    match tx.commit().await {
+        Ok(()) => batch.into_iter().for_each(|job| job.committed()),
+        Err(error) => answer_failed(batch, &error),
+    }
+}
+
+fn answer_failed(batch: Vec<Box<dyn BatchJob>>, error: &sqlx::Error) {
+    tracing::warn!(%error, jobs = batch.len(), "a batch of writes was not committed");
+    batch.into_iter().for_each(|job| job.failed(error));
+}
+
+/// `BEGIN` and the gamer locks of a batch, in one round trip. Integers formatted
+/// into the text: nothing to escape.
+fn begin_locking(batch: &[Box<dyn BatchJob>]) -> String {
+    let gamers: BTreeSet<i64> = batch.iter().map(|job| job.gamer_id()).collect();
+    let mut sql = String::from("begin; select 1 from gamers where id in (");
+    for (position, gamer) in gamers.iter().enumerate() {
+        let separator = if position == 0 { "" } else { "," };
+        let _ = write!(sql, "{separator}{gamer}");
+    }
+    sql.push_str(") order by id for no key update");
+    sql
+}
