@@ -232,6 +232,32 @@ pub struct Config {
     #[arg(long, env = "KGEN_CONSOLE_STATS_INTERVAL_SECONDS", default_value_t = 5)]
     pub console_stats_interval_seconds: u64,
 
+    /// Accept `http://` webhook URLs too (otherwise `https://` only).
+    #[arg(long, env = "KGEN_WEBHOOK_ALLOW_HTTP", default_value_t = false, action = clap::ArgAction::Set)]
+    pub webhook_allow_http: bool,
+
+    /// Accept webhook URLs whose host is or resolves to a loopback, private,
+    /// link-local or reserved address (local testing only).
+    #[arg(long, env = "KGEN_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub webhook_allow_private: bool,
+
+    /// Seconds a webhook attempt may take before it counts as failed.
+    #[arg(long, env = "KGEN_WEBHOOK_TIMEOUT_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub webhook_timeout_seconds: u64,
+
+    /// Seconds between webhook attempts after a failure, comma-separated (±10 %
+    /// jitter); 1 + its length attempts in all. Default 5,300,1800,7200,18000,36000,36000.
+    #[arg(
+        long,
+        env = "KGEN_WEBHOOK_RETRY_SCHEDULE",
+        default_value = "5,300,1800,7200,18000,36000,36000"
+    )]
+    pub webhook_retry_schedule: String,
+
+    /// An endpoint with no 2xx since a first failure this many hours ago is disabled.
+    #[arg(long, env = "KGEN_WEBHOOK_DISABLE_AFTER_HOURS", default_value_t = 120)]
+    pub webhook_disable_after_hours: u64,
+
     /// Log format.
     #[arg(long, env = "KGEN_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,

@@ -34,6 +34,8 @@ pub enum Error {
     #[error("the claim limit of this event is reached")]
     ClaimLimitReached,
     /// `totalBudget` cannot cover the reward.
+    #[error("the limit of this resource is reached")]
+    LimitReached,
     #[error("the event's budget is exhausted")]
     BudgetExhausted,
     /// Withdrawal without a linked KGeN account.

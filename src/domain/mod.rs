@@ -26,6 +26,7 @@ pub mod text;
 pub mod time;
 pub mod tokens;
 pub mod wallet;
+pub mod webhooks;
 pub mod withdrawals;
 
 pub use error::{Error, Result};

@@ -58,6 +58,7 @@ impl ApiError {
                 Error::ActivityNotTraced => (S::CONFLICT, "ACTIVITY_NOT_TRACED"),
                 Error::ClaimCooldown { .. } => (S::TOO_MANY_REQUESTS, "CLAIM_COOLDOWN"),
                 Error::ClaimLimitReached => (S::CONFLICT, "CLAIM_LIMIT_REACHED"),
+                Error::LimitReached => (S::CONFLICT, "LIMIT_REACHED"),
                 Error::BudgetExhausted => (S::CONFLICT, "BUDGET_EXHAUSTED"),
                 Error::PhoneNotLinked => (S::FORBIDDEN, "PHONE_NOT_LINKED"),
                 Error::InsufficientBalance { .. } | Error::Overdraw { .. } => {

@@ -25,6 +25,7 @@ pub mod pg;
 pub mod sessions;
 pub mod settings;
 pub mod tracker;
+pub mod webhooks;
 pub mod withdrawals;
 
 use std::str::FromStr;
