@@ -12,6 +12,8 @@ use super::error::retry_on_contention;
 use super::events::{ClaimPeriod, RewardCategory};
 use super::idempotency::{self, IdempotencyKey};
 use super::sessions::issuing_account;
+use super::time::rfc3339;
+use super::webhooks::{self, EventType};
 use super::{Error, Result};
 use crate::storage::claims::{self as store, ClaimHistory, ClaimRow};
 use crate::storage::events::EventRow;
@@ -215,12 +217,29 @@ async fn claim_in_tx(
         transfer_kind: "EVENT_REWARD",
         key: key_text.map(|key| (key, fingerprint, 201)),
     };
-    Ok(match pg::write_claim(tx, &write).await? {
-        Some(claim) => Ok(Reward {
-            claim,
-            replayed: false,
-        }),
-        None => Err(Error::BudgetExhausted),
+    let Some(claim) = pg::write_claim(tx, &write).await? else {
+        return Ok(Err(Error::BudgetExhausted));
+    };
+    let data = granted_data(gamer, &claim);
+    webhooks::announce(tx, &gamer.client_id, EventType::RewardGranted, data, now).await?;
+    Ok(Ok(Reward {
+        claim,
+        replayed: false,
+    }))
+}
+
+/// The `reward.granted` webhook's data: the claim object of the API plus the
+/// gamer's wallet address.
+fn granted_data(gamer: &SessionGamerRow, claim: &ClaimRow) -> serde_json::Value {
+    serde_json::json!({
+        "userID": gamer.user_id,
+        "rewardID": claim.id,
+        "eventID": claim.event_id,
+        "rewardStatus": claim.status,
+        "createdAt": rfc3339(claim.created_at),
+        "updatedAt": rfc3339(claim.updated_at),
+        "rewardAmount": claim.amount,
+        "walletAddress": gamer.wallet_address,
     })
 }
 
@@ -415,6 +434,8 @@ fn claim_on_writer(
         };
         lite::insert_wallet_entry(conn, &entry)?;
     }
+    let data = granted_data(gamer, &claim);
+    webhooks::announce_on_writer(conn, &gamer.client_id, EventType::RewardGranted, data, now)?;
     idempotency::remember_on_writer(conn, gamer.gamer_id, key, fingerprint, 201, &claim, now)?;
     Ok(Reward {
         claim,

@@ -18,6 +18,7 @@ pub mod schema;
 pub mod session;
 pub mod store;
 pub mod wallet;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -100,6 +101,7 @@ fn server_routes() -> OpenApiRouter<AppState> {
         .merge(console_ui::router())
         .merge(events::router())
         .merge(session::s2s_router())
+        .merge(webhooks::router())
         .merge(console::router())
 }
 

@@ -24,3 +24,4 @@ mod store;
 mod tokens;
 mod wallet;
 mod wallet_cache;
+mod webhooks;

@@ -369,26 +369,18 @@ pub fn body(event_type: EventType, now: i64, data: serde_json::Value) -> String 
 }
 
 /// Writes an event to the outbox in the transaction of the change it announces
-/// (nothing when the client has no active endpoint).
+/// (nothing when the client has no active endpoint). Its only error is the
+/// database's: the transaction is lost with it.
 pub async fn announce(
     tx: &mut Tx,
     client_id: &str,
     event_type: EventType,
     data: serde_json::Value,
     now: i64,
-) -> Result<()> {
+) -> std::result::Result<(), sqlx::Error> {
     let body = body(event_type, now, data);
-    store::insert_event(
-        tx,
-        &new_event_id(),
-        client_id,
-        event_type.as_str(),
-        &body,
-        now,
-        None,
-    )
-    .await?;
-    Ok(())
+    let id = new_event_id();
+    store::insert_event(tx, &id, client_id, event_type.as_str(), &body, now, None).await
 }
 
 /// [`announce`] on the SQLite group-commit writer's connection.

@@ -1,0 +1,395 @@
+//! Webhooks (issue 12): the `/s2s/webhooks` API, and deliveries to a real HTTP
+//! receiver on loopback, their Standard Webhooks signatures checked by an
+//! independent implementation (the `standardwebhooks` crate).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::{HeaderMap, StatusCode};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_app_with, TestApp, TestClient};
+
+/// One request the receiver got.
+#[derive(Clone, Debug)]
+struct Received {
+    headers: HeaderMap,
+    body: String,
+}
+
+/// A status to answer with, and a `Retry-After` value.
+type Answer = (u16, Option<&'static str>);
+
+/// A webhook receiver: records every request and answers with the queued
+/// statuses (then 200).
+#[derive(Clone, Default)]
+struct Receiver {
+    got: Arc<Mutex<Vec<Received>>>,
+    answers: Arc<Mutex<VecDeque<Answer>>>,
+}
+
+impl Receiver {
+    async fn start() -> (Receiver, String) {
+        let receiver = Receiver::default();
+        let state = receiver.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: HeaderMap, body: String| {
+                let state = state.clone();
+                async move {
+                    state.got.lock().unwrap().push(Received { headers, body });
+                    let (status, retry_after) = state
+                        .answers
+                        .lock()
+                        .unwrap()
+                        .pop_front()
+                        .unwrap_or((200, None));
+                    let mut response = axum::response::Response::new(axum::body::Body::empty());
+                    *response.status_mut() = StatusCode::from_u16(status).unwrap();
+                    if let Some(seconds) = retry_after {
+                        response
+                            .headers_mut()
+                            .insert("retry-after", seconds.parse().unwrap());
+                    }
+                    response
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (receiver, url)
+    }
+
+    fn answer_next(&self, status: u16, retry_after: Option<&'static str>) {
+        self.answers
+            .lock()
+            .unwrap()
+            .push_back((status, retry_after));
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.got.lock().unwrap().clone()
+    }
+
+    async fn wait_for(&self, count: usize) -> Vec<Received> {
+        for _ in 0..300 {
+            if self.received().len() >= count {
+                return self.received();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "the receiver got {} of {count} requests",
+            self.received().len()
+        );
+    }
+}
+
+/// A server that may send to loopback over http, retrying after 1 s.
+async fn app() -> TestApp {
+    spawn_app_with(|config| {
+        config.webhook_allow_http = true;
+        config.webhook_allow_private = true;
+        config.webhook_retry_schedule = "1,1".to_owned();
+    })
+    .await
+}
+
+async fn register(app: &TestApp, client: &TestClient, url: &str, types: Value) -> Value {
+    let answer = app
+        .s2s(
+            client,
+            Method::POST,
+            "/s2s/webhooks",
+            Some(json!({"url": url, "eventTypes": types})),
+        )
+        .await;
+    assert_eq!(answer.status, 201, "{:?}", answer.body);
+    answer.body
+}
+
+fn verify(secret: &str, received: &Received) -> bool {
+    standardwebhooks::Webhook::new(secret)
+        .unwrap()
+        .verify(received.body.as_bytes(), &received.headers)
+        .is_ok()
+}
+
+async fn deliveries(app: &TestApp, client: &TestClient, webhook: &str) -> Vec<Value> {
+    let path = format!("/s2s/webhooks/{webhook}/deliveries");
+    let answer = app.s2s(client, Method::GET, &path, None).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    answer.body["deliveries"].as_array().unwrap().clone()
+}
+
+async fn wait_for_status(app: &TestApp, client: &TestClient, webhook: &str, status: &str) -> Value {
+    for _ in 0..200 {
+        let list = deliveries(app, client, webhook).await;
+        if let Some(found) = list.iter().find(|d| d["status"] == status) {
+            return found.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no {status} delivery");
+}
+
+#[tokio::test]
+async fn the_api_validates_lists_without_secrets_and_isolates_tenants() {
+    let app = spawn_app_with(|config| config.webhook_allow_http = true).await;
+    let client = app.create_client().await;
+    let other = app.create_client().await;
+    for (body, why) in [
+        (
+            json!({"url": "ftp://example.com/", "eventTypes": ["*"]}),
+            "scheme",
+        ),
+        (
+            json!({"url": "http://127.0.0.1:9/hook", "eventTypes": ["*"]}),
+            "loopback",
+        ),
+        (
+            json!({"url": "http://10.1.2.3/hook", "eventTypes": ["*"]}),
+            "private",
+        ),
+        (
+            json!({"url": "http://[::ffff:169.254.169.254]/", "eventTypes": ["*"]}),
+            "metadata",
+        ),
+        (
+            json!({"url": "http://localhost:9/", "eventTypes": ["*"]}),
+            "resolves to loopback",
+        ),
+        (
+            json!({"url": "https://example.com/", "eventTypes": []}),
+            "no types",
+        ),
+        (
+            json!({"url": "https://example.com/", "eventTypes": ["*", "reward.granted"]}),
+            "star mixed",
+        ),
+        (
+            json!({"url": "https://example.com/", "eventTypes": ["nope"]}),
+            "unknown type",
+        ),
+        (
+            json!({"url": "https://example.com/", "eventTypes": ["reward.granted", "reward.granted"]}),
+            "twice",
+        ),
+        (json!({"eventTypes": ["*"]}), "no url"),
+    ] {
+        let answer = app
+            .s2s(&client, Method::POST, "/s2s/webhooks", Some(body))
+            .await;
+        assert_eq!(answer.status, 400, "{why}: {:?}", answer.body);
+        assert_eq!(answer.code(), "BAD_REQUEST", "{why}");
+    }
+    assert_eq!(
+        app.scalar("select count(*) from webhook_endpoints").await,
+        0
+    );
+
+    // Registration needs a host that resolves to a public address, which this
+    // machine may not reach; IP literals do not need DNS.
+    let created = register(&app, &client, "http://93.184.215.14/hook", json!(["*"])).await;
+    let id = created["webhookID"].as_str().unwrap().to_owned();
+    let secret = created["secret"].as_str().unwrap();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    assert_eq!(created["isActive"], true);
+    let listed = app.s2s(&client, Method::GET, "/s2s/webhooks", None).await;
+    assert_eq!(listed.body["webhooks"][0]["webhookID"], id.as_str());
+    assert!(
+        listed.body["webhooks"][0].get("secret").is_none(),
+        "no secret in lists"
+    );
+    let path = format!("/s2s/webhooks/{id}");
+    assert_eq!(app.s2s(&other, Method::GET, &path, None).await.status, 404);
+    assert_eq!(
+        app.s2s(&other, Method::DELETE, &path, None).await.status,
+        404
+    );
+    let replaced = app
+        .s2s(
+            &client,
+            Method::PUT,
+            &path,
+            Some(json!({"url": "http://93.184.215.14/other",
+            "eventTypes": ["reward.granted"], "description": "d", "isActive": false})),
+        )
+        .await;
+    assert_eq!(replaced.status, 200, "{:?}", replaced.body);
+    assert_eq!(replaced.body["isActive"], false);
+    assert_eq!(replaced.body["eventTypes"], json!(["reward.granted"]));
+    let rotated = app
+        .s2s(
+            &client,
+            Method::POST,
+            &format!("{path}/rotate-secret"),
+            None,
+        )
+        .await;
+    assert_eq!(rotated.status, 200);
+    assert_ne!(rotated.body["secret"], secret);
+    for _ in 1..20 {
+        register(&app, &client, "http://93.184.215.14/hook", json!(["*"])).await;
+    }
+    let over = app
+        .s2s(
+            &client,
+            Method::POST,
+            "/s2s/webhooks",
+            Some(json!({"url": "http://93.184.215.14/hook", "eventTypes": ["*"]})),
+        )
+        .await;
+    over.assert_error(409, "LIMIT_REACHED");
+    assert_eq!(
+        app.s2s(&client, Method::DELETE, &path, None).await.status,
+        204
+    );
+    assert_eq!(app.s2s(&client, Method::GET, &path, None).await.status, 404);
+}
+
+#[tokio::test]
+async fn a_claim_is_delivered_once_signed_and_a_refused_claim_announces_nothing() {
+    let app = app().await;
+    let (receiver, url) = Receiver::start().await;
+    let client = app.create_client().await;
+    let created = register(&app, &client, &url, json!(["reward.granted"])).await;
+    let (id, secret) = (
+        created["webhookID"].as_str().unwrap(),
+        created["secret"].as_str().unwrap(),
+    );
+    let event = app
+        .create_event(&client, 7, json!({"maxClaimsPerUser": 1}))
+        .await;
+    let token = app.login(&client, "p").await;
+
+    let first = app.claim(&token, &event).await;
+    let second = app.claim(&token, &event).await;
+
+    assert_eq!(first.status, 201);
+    second.assert_error(409, "CLAIM_LIMIT_REACHED");
+    let got = receiver.wait_for(1).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(
+        receiver.received().len(),
+        1,
+        "the refused claim announced nothing"
+    );
+    assert!(
+        verify(secret, &got[0]),
+        "the signature verifies independently"
+    );
+    let body: Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(body["type"], "reward.granted");
+    assert_eq!(body["data"]["rewardID"], first.body["rewardID"]);
+    assert_eq!(body["data"]["rewardAmount"], 7);
+    assert_eq!(body["data"]["userID"], "p");
+    assert!(body["data"]["walletAddress"]
+        .as_str()
+        .is_some_and(|a| !a.is_empty()));
+    let delivered = wait_for_status(&app, &client, id, "SUCCEEDED").await;
+    assert_eq!(delivered["attempts"].as_array().unwrap().len(), 1);
+    assert_eq!(delivered["attempts"][0]["statusCode"], 200);
+    assert_eq!(
+        delivered["eventID"].as_str().unwrap(),
+        got[0].headers["webhook-id"].to_str().unwrap()
+    );
+}
+
+#[tokio::test]
+async fn a_failed_attempt_is_retried_with_the_same_id_and_body_and_410_disables() {
+    let app = app().await;
+    let (receiver, url) = Receiver::start().await;
+    let client = app.create_client().await;
+    let created = register(&app, &client, &url, json!(["*"])).await;
+    let id = created["webhookID"].as_str().unwrap().to_owned();
+    let event = app.create_event(&client, 3, json!({})).await;
+    let token = app.login(&client, "p").await;
+    receiver.answer_next(500, None);
+
+    assert_eq!(app.claim(&token, &event).await.status, 201);
+
+    let got = receiver.wait_for(2).await;
+    assert_eq!(got[0].headers["webhook-id"], got[1].headers["webhook-id"]);
+    assert_eq!(got[0].body, got[1].body, "byte-identical on every attempt");
+    let delivered = wait_for_status(&app, &client, &id, "SUCCEEDED").await;
+    let attempts = delivered["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(attempts[0]["statusCode"], 500);
+    assert_eq!(attempts[1]["statusCode"], 200);
+
+    // 410 Gone: failed at once, and the endpoint is disabled.
+    receiver.answer_next(410, None);
+    assert_eq!(app.claim(&token, &event).await.status, 201);
+    wait_for_status(&app, &client, &id, "FAILED").await;
+    let endpoint = app
+        .s2s(&client, Method::GET, &format!("/s2s/webhooks/{id}"), None)
+        .await;
+    assert_eq!(endpoint.body["isActive"], false);
+    let before = receiver.received().len();
+    assert_eq!(app.claim(&token, &event).await.status, 201);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        receiver.received().len(),
+        before,
+        "a disabled endpoint gets nothing"
+    );
+}
+
+#[tokio::test]
+async fn during_a_rotation_both_secrets_sign_and_the_test_event_goes_to_one_endpoint() {
+    let app = app().await;
+    let (receiver, url) = Receiver::start().await;
+    let (other_receiver, other_url) = Receiver::start().await;
+    let client = app.create_client().await;
+    let created = register(&app, &client, &url, json!(["*"])).await;
+    register(&app, &client, &other_url, json!(["*"])).await;
+    let id = created["webhookID"].as_str().unwrap();
+    let old = created["secret"].as_str().unwrap().to_owned();
+    let rotated = app
+        .s2s(
+            &client,
+            Method::POST,
+            &format!("/s2s/webhooks/{id}/rotate-secret"),
+            None,
+        )
+        .await;
+    let new = rotated.body["secret"].as_str().unwrap().to_owned();
+
+    let queued = app
+        .s2s(
+            &client,
+            Method::POST,
+            &format!("/s2s/webhooks/{id}/test"),
+            None,
+        )
+        .await;
+
+    assert_eq!(queued.status, 202, "{:?}", queued.body);
+    let got = receiver.wait_for(1).await;
+    assert!(
+        verify(&old, &got[0]) && verify(&new, &got[0]),
+        "both secrets sign"
+    );
+    assert_eq!(
+        got[0].headers["webhook-signature"]
+            .to_str()
+            .unwrap()
+            .split(' ')
+            .count(),
+        2
+    );
+    let body: Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(body["type"], "webhook.test");
+    assert_eq!(body["data"], json!({}));
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(
+        other_receiver.received().is_empty(),
+        "the test event went to one endpoint"
+    );
+    let listed = deliveries(&app, &client, id).await;
+    assert_eq!(listed[0]["deliveryID"], queued.body["deliveryID"]);
+}
