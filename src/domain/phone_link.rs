@@ -280,7 +280,17 @@ impl PhoneLink<'_> {
             None => self.create_account(tx, phone, now).await?,
         };
         match accounts::link_gamer(tx, &gamer.client_id, gamer.gamer_id, account_id).await {
-            Ok(true) => Ok(()),
+            Ok(true) => {
+                let kgen_id = crate::storage::webhooks::kgen_id_of(tx, account_id).await?;
+                let data = serde_json::json!({
+                    "userID": gamer.user_id,
+                    "kgenID": kgen_id,
+                    "linkedPhone": super::console::gamers::mask_phone(phone.as_str()),
+                });
+                let event = super::webhooks::EventType::PhoneLinked;
+                super::webhooks::announce(tx, &gamer.client_id, event, data, now).await?;
+                Ok(())
+            }
             Ok(false) => Err(Error::AlreadyLinked),
             // The schema's unique (client_id, kgen_account_id): another gamer of this
             // game linked the account after the check above.

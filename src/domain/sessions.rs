@@ -12,6 +12,7 @@ use super::address::Branch;
 use super::error::retry_on_contention;
 use super::secrets::ServerKeys;
 use super::tokens::{self, AccessClaims, KeyRing, Purpose, SigningKey};
+use super::webhooks::EventType;
 use super::{Error, Result};
 use crate::storage::clients::ClientRow;
 use crate::storage::gamers::{self, GamerRow};
@@ -229,7 +230,7 @@ async fn write_session(
         }
         let profile = Profile::default().merged(update).to_json();
         if let Some(id) = gamers::insert_gamer(&mut tx, &client.id, user_id, &profile, now).await? {
-            let bonus = create_wallet(&mut tx, keys, client, id, now).await?;
+            let bonus = create_wallet(&mut tx, keys, client, user_id, id, now).await?;
             break (id, true, bonus);
         }
         // Another transaction created this gamer between our two statements: its
@@ -257,6 +258,7 @@ async fn create_wallet(
     tx: &mut Tx,
     keys: &ServerKeys,
     client: &ClientRow,
+    user_id: &str,
     gamer_id: i64,
     now: i64,
 ) -> Result<i64> {
@@ -270,8 +272,25 @@ async fn create_wallet(
     let sides = ledger::post_transfer(tx, welcome_transfer(client, gamer_id, &uid, now))
         .await?
         .ok_or_else(|| anyhow::anyhow!("issuing accounts are never refused a debit"))?;
+    let data = welcome_data(client, user_id, &uid, &address);
     ledger::insert_wallet_entry(tx, &welcome_entry(client, gamer_id, uid, sides, now)).await?;
+    super::webhooks::announce(tx, &client.id, EventType::WelcomeBonusGranted, data, now).await?;
     Ok(client.welcome_bonus)
+}
+
+/// The `welcome_bonus.granted` webhook's data.
+pub(crate) fn welcome_data(
+    client: &ClientRow,
+    user_id: &str,
+    uid: &str,
+    address: &str,
+) -> serde_json::Value {
+    serde_json::json!({
+        "userID": user_id,
+        "amount": client.welcome_bonus,
+        "uid": uid,
+        "walletAddress": address,
+    })
 }
 
 /// The welcome-bonus transfer of a new gamer.

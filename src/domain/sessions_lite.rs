@@ -6,7 +6,10 @@
 use rusqlite::Connection;
 
 use super::address::{AddressDeriver, Branch};
-use super::sessions::{nanos, welcome_entry, welcome_transfer, Profile, TokenTtls, WrittenSession};
+use super::sessions::{
+    nanos, welcome_data, welcome_entry, welcome_transfer, Profile, TokenTtls, WrittenSession,
+};
+use super::webhooks::{announce_on_writer, EventType};
 use super::Result;
 use crate::storage::clients::ClientRow;
 use crate::storage::lite::claims::{insert_wallet_entry, post_transfer};
@@ -73,7 +76,9 @@ impl SessionJob {
         let uid = uuid::Uuid::new_v4().to_string();
         let sides = post_transfer(conn, &welcome_transfer(client, gamer_id, &uid, now))?
             .ok_or_else(|| anyhow::anyhow!("issuing accounts are never refused a debit"))?;
+        let data = welcome_data(client, &self.user_id, &uid, &address);
         insert_wallet_entry(conn, &welcome_entry(client, gamer_id, uid, sides, now))?;
+        announce_on_writer(conn, &client.id, EventType::WelcomeBonusGranted, data, now)?;
         Ok(client.welcome_bonus)
     }
 }

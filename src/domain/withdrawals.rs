@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::retry_on_contention;
 use super::idempotency::{self, IdempotencyKey};
+use super::webhooks::{self, EventType};
 use super::{Error, Result};
 use crate::storage::gamers;
 use crate::storage::ledger::{self, kind, AccountKey, NewTransfer, WalletEntryRow};
@@ -54,6 +55,16 @@ pub async fn withdraw(
             .await?
             .ok_or(Error::PhoneNotLinked)?;
         let withdrawal = move_to_kgen(&mut tx, gamer, kgen_account_id, now).await?;
+        let row = WithdrawalRow {
+            id: withdrawal.uid.clone(),
+            client_id: gamer.client_id.clone(),
+            gamer_id: gamer.gamer_id,
+            kgen_account_id,
+            amount: withdrawal.amount,
+            status: "PENDING".to_owned(),
+            created_at: now,
+        };
+        announce(&mut tx, &row, EventType::WithdrawalRequested, now).await?;
         idempotency::remember(
             &mut tx,
             gamer.gamer_id,
@@ -177,6 +188,16 @@ pub async fn finish(db: &Db, withdrawal: &WithdrawalRow, completed: bool) -> Res
         if !completed {
             return_funds(&mut tx, withdrawal, now).await?;
         }
+        let (event, row) = if completed {
+            (EventType::WithdrawalCompleted, "COMPLETED")
+        } else {
+            (EventType::WithdrawalFailed, "FAILED")
+        };
+        let settled = WithdrawalRow {
+            status: row.to_owned(),
+            ..withdrawal.clone()
+        };
+        announce(&mut tx, &settled, event, now).await?;
         tx.commit().await?;
         Ok(true)
     })
@@ -208,5 +229,30 @@ async fn return_funds(tx: &mut Tx, withdrawal: &WithdrawalRow, now: i64) -> Resu
             anyhow::anyhow!("the KGeN wallet no longer holds a pending withdrawal")
         })?;
     }
+    Ok(())
+}
+
+/// Writes a `withdrawal.*` webhook event to the outbox, in the withdrawal's own
+/// transaction.
+async fn announce(
+    tx: &mut Tx,
+    withdrawal: &WithdrawalRow,
+    event: EventType,
+    now: i64,
+) -> Result<()> {
+    let (user_id, kgen_address) = crate::storage::webhooks::withdrawal_parties(
+        tx,
+        withdrawal.gamer_id,
+        withdrawal.kgen_account_id,
+    )
+    .await?;
+    let data = serde_json::json!({
+        "userID": user_id,
+        "uid": withdrawal.id,
+        "amount": withdrawal.amount,
+        "sync_status": withdrawal.status,
+        "kgenWalletAddress": kgen_address,
+    });
+    webhooks::announce(tx, &withdrawal.client_id, event, data, now).await?;
     Ok(())
 }

@@ -514,3 +514,28 @@ pub async fn prune(db: &Db, before: i64) -> Result<u64, sqlx::Error> {
     tx.commit().await?;
     Ok(done.rows_affected())
 }
+
+/// A withdrawal's gamer (`user_id`) and the address of its KGeN wallet.
+pub async fn withdrawal_parties(
+    tx: &mut Tx,
+    gamer_id: i64,
+    kgen_account_id: i64,
+) -> Result<(String, String), sqlx::Error> {
+    sqlx::query_as(
+        "select g.user_id, coalesce((select a.address from accounts a
+                                     where a.kind = 'KGEN' and a.owner_id = $2), '')
+         from gamers g where g.id = $1",
+    )
+    .bind(gamer_id)
+    .bind(kgen_account_id)
+    .fetch_one(&mut **tx)
+    .await
+}
+
+/// The public `kgenID` of a KGeN account.
+pub async fn kgen_id_of(tx: &mut Tx, kgen_account_id: i64) -> Result<String, sqlx::Error> {
+    sqlx::query_scalar("select kgen_id from kgen_accounts where id = $1")
+        .bind(kgen_account_id)
+        .fetch_one(&mut **tx)
+        .await
+}

@@ -304,7 +304,7 @@ async fn a_failed_attempt_is_retried_with_the_same_id_and_body_and_410_disables(
     let app = app().await;
     let (receiver, url) = Receiver::start().await;
     let client = app.create_client().await;
-    let created = register(&app, &client, &url, json!(["*"])).await;
+    let created = register(&app, &client, &url, json!(["reward.granted"])).await;
     let id = created["webhookID"].as_str().unwrap().to_owned();
     let event = app.create_event(&client, 3, json!({})).await;
     let token = app.login(&client, "p").await;
@@ -392,4 +392,102 @@ async fn during_a_rotation_both_secrets_sign_and_the_test_event_goes_to_one_endp
     );
     let listed = deliveries(&app, &client, id).await;
     assert_eq!(listed[0]["deliveryID"], queued.body["deliveryID"]);
+}
+
+#[tokio::test]
+async fn welcome_bonus_reward_and_withdrawal_events_carry_their_data() {
+    let app = app().await;
+    let (receiver, url) = Receiver::start().await;
+    let client = app.create_client_with(50, 0).await;
+    register(&app, &client, &url, json!(["*"])).await;
+    let event = app.create_event(&client, 20, json!({})).await;
+
+    let token = app.login(&client, "w").await;
+    assert_eq!(app.claim(&token, &event).await.status, 201);
+    app.link_phone_directly(&client, "w", "+919876543210").await;
+    let withdrawal = app.withdraw(&token, None).await;
+    assert_eq!(withdrawal.status, 200, "{:?}", withdrawal.body);
+
+    // welcome bonus, reward, withdrawal requested, then completed by the settler.
+    let got = receiver.wait_for(4).await;
+    let bodies: Vec<Value> = got
+        .iter()
+        .map(|r| serde_json::from_str(&r.body).unwrap())
+        .collect();
+    let of = |kind: &str| {
+        bodies
+            .iter()
+            .find(|b| b["type"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} in {bodies:?}"))
+            .clone()
+    };
+    let welcome = of("welcome_bonus.granted");
+    assert_eq!(welcome["data"]["userID"], "w");
+    assert_eq!(welcome["data"]["amount"], 50);
+    assert_eq!(of("reward.granted")["data"]["rewardAmount"], 20);
+    let requested = of("withdrawal.requested");
+    assert_eq!(requested["data"]["uid"], withdrawal.body["uid"]);
+    assert_eq!(requested["data"]["amount"], 70);
+    assert_eq!(requested["data"]["sync_status"], "PENDING");
+    assert!(requested["data"]["kgenWalletAddress"]
+        .as_str()
+        .is_some_and(|a| !a.is_empty()));
+    let completed = of("withdrawal.completed");
+    assert_eq!(completed["data"]["uid"], withdrawal.body["uid"]);
+    assert_eq!(completed["data"]["sync_status"], "COMPLETED");
+    let ids: std::collections::HashSet<_> = got
+        .iter()
+        .map(|r| r.headers["webhook-id"].clone())
+        .collect();
+    assert_eq!(ids.len(), got.len(), "one event id per event");
+    app.assert_ledger_holds().await;
+}
+
+#[tokio::test]
+async fn two_servers_on_one_database_deliver_each_event_once() {
+    let first = app().await;
+    if first.db.lite().is_some() {
+        // SQLite: one server per database file.
+        return;
+    }
+    let (database_url, dir) = first.stop().await;
+    let configure = |config: &mut kgen_loyalty::config::Config| {
+        config.webhook_allow_http = true;
+        config.webhook_allow_private = true;
+    };
+    let a = crate::helpers::spawn_app_on(database_url.clone(), dir, configure).await;
+    let b = crate::helpers::spawn_app_custom(
+        database_url,
+        tempfile::tempdir().unwrap(),
+        configure,
+        |_| {},
+    )
+    .await;
+    let (receiver, url) = Receiver::start().await;
+    let client = a.create_client().await;
+    register(&a, &client, &url, json!(["reward.granted"])).await;
+    let event = a.create_event(&client, 1, json!({})).await;
+    let mut tokens = Vec::new();
+    for i in 0..20 {
+        tokens.push(a.login(&client, &format!("g{i}")).await);
+    }
+
+    for (i, token) in tokens.iter().enumerate() {
+        let server = if i % 2 == 0 { &a } else { &b };
+        assert_eq!(server.claim(token, &event).await.status, 201);
+    }
+
+    let got = receiver.wait_for(20).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let got_now = receiver.received();
+    assert_eq!(
+        got_now.len(),
+        20,
+        "each event delivered once, not once per server"
+    );
+    let ids: std::collections::HashSet<_> = got
+        .iter()
+        .map(|r| r.headers["webhook-id"].clone())
+        .collect();
+    assert_eq!(ids.len(), 20);
 }

@@ -78,6 +78,16 @@ pub async fn post_adjustment(
             };
         }
         let row = write_adjustment(&mut tx, actor, request, id, now).await?;
+        let data = serde_json::json!({
+            "adjustmentID": row.id,
+            "userID": request.user_id,
+            "amount": row.amount,
+            "reason": row.reason,
+            "operator": row.operator,
+            "createdAt": crate::domain::time::rfc3339(row.created_at),
+        });
+        let event = crate::domain::webhooks::EventType::AdjustmentPosted;
+        crate::domain::webhooks::announce(&mut tx, &request.client_id, event, data, now).await?;
         tx.commit().await?;
         Ok(row)
     })
