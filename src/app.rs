@@ -68,8 +68,12 @@ pub async fn serve(
     let sweeper = tokio::spawn(sweep_caches(state.clone()));
     let deliverer = match crate::domain::webhooks::WebhookSettings::from_config(&state.config) {
         Ok(settings) => Some(tokio::spawn(
-            crate::domain::webhooks::deliver::Deliverer::new(state.db.clone(), Arc::new(settings))
-                .run(stop_rx.clone()),
+            crate::domain::webhooks::deliver::Deliverer::new(
+                state.db.clone(),
+                Arc::new(settings),
+                Arc::clone(&state.metrics),
+            )
+            .run(stop_rx.clone()),
         )),
         Err(error) => {
             tracing::error!(%error, "webhooks are not delivered");

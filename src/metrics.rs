@@ -8,6 +8,7 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
@@ -59,6 +60,14 @@ pub fn status_label(status: axum::http::StatusCode) -> &'static str {
     }
 }
 
+/// Label of a webhook attempt's outcome: `succeeded`, `retrying` (failed, another
+/// attempt is scheduled) or `failed` (the delivery gave up).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    /// One of the three outcomes.
+    pub outcome: &'static str,
+}
+
 /// The server's metrics.
 pub struct Metrics {
     registry: Mutex<Registry>,
@@ -70,6 +79,12 @@ pub struct Metrics {
     pub kcash_credited: Counter,
     /// KCash withdrawn to KGeN wallets (settled or pending).
     pub kcash_withdrawn: Counter,
+    /// Webhook attempts by outcome.
+    pub webhook_attempts: Family<OutcomeLabels, Counter>,
+    /// Webhook deliveries still PENDING (all servers), as of the last look.
+    pub webhook_queue_depth: Gauge,
+    /// Age in seconds of the oldest PENDING webhook delivery (0: none).
+    pub webhook_oldest_pending_seconds: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -103,12 +118,33 @@ impl Default for Metrics {
             "KCash withdrawn to KGeN wallets",
             kcash_withdrawn.clone(),
         );
+        let webhook_attempts = Family::<OutcomeLabels, Counter>::default();
+        let webhook_queue_depth = Gauge::default();
+        let webhook_oldest_pending_seconds = Gauge::default();
+        registry.register(
+            "webhook_attempts",
+            "Webhook delivery attempts by outcome",
+            webhook_attempts.clone(),
+        );
+        registry.register(
+            "webhook_queue_depth",
+            "Webhook deliveries waiting (PENDING)",
+            webhook_queue_depth.clone(),
+        );
+        registry.register(
+            "webhook_oldest_pending_seconds",
+            "Age of the oldest PENDING webhook delivery",
+            webhook_oldest_pending_seconds.clone(),
+        );
         Metrics {
             registry: Mutex::new(registry),
             requests,
             latency,
             kcash_credited,
             kcash_withdrawn,
+            webhook_attempts,
+            webhook_queue_depth,
+            webhook_oldest_pending_seconds,
         }
     }
 }

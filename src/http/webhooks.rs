@@ -480,7 +480,11 @@ pub async fn retry(
     .await
     .map_err(crate::domain::Error::from)?
     .ok_or(crate::domain::Error::NotFound)?;
-    let deliverer = Deliverer::new(state.db.clone(), Arc::new(settings(&state)?));
+    let deliverer = Deliverer::new(
+        state.db.clone(),
+        Arc::new(settings(&state)?),
+        Arc::clone(&state.metrics),
+    );
     let delivery_id = delivery.id.clone();
     // In the background: the answer does not wait for the receiver.
     tokio::spawn(async move {

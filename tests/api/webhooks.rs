@@ -320,6 +320,23 @@ async fn a_failed_attempt_is_retried_with_the_same_id_and_body_and_410_disables(
     assert_eq!(attempts.len(), 2);
     assert_eq!(attempts[0]["statusCode"], 500);
     assert_eq!(attempts[1]["statusCode"], 200);
+    let text = app
+        .request(Method::GET, "/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("kgen_webhook_attempts_total{outcome=\"retrying\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("kgen_webhook_attempts_total{outcome=\"succeeded\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("kgen_webhook_queue_depth"), "{text}");
 
     // 410 Gone: failed at once, and the endpoint is disabled.
     receiver.answer_next(410, None);

@@ -13,6 +13,7 @@ use rand::Rng as _;
 use tokio::sync::{watch, Semaphore};
 
 use super::{signing, subscribes, target, EventType, WebhookSettings};
+use crate::metrics::{Metrics, OutcomeLabels};
 use crate::storage::webhooks::{self as store, Attempt, DueDelivery, EndpointRow};
 use crate::storage::{self, Db};
 
@@ -39,15 +40,17 @@ const RETRY_AFTER_MAX: Duration = Duration::from_secs(24 * 3600);
 pub struct Deliverer {
     db: Db,
     settings: Arc<WebhookSettings>,
+    metrics: Arc<Metrics>,
     lanes: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
 }
 
 impl Deliverer {
     /// A deliverer of `db`'s webhooks.
-    pub fn new(db: Db, settings: Arc<WebhookSettings>) -> Deliverer {
+    pub fn new(db: Db, settings: Arc<WebhookSettings>, metrics: Arc<Metrics>) -> Deliverer {
         Deliverer {
             db,
             settings,
+            metrics,
             lanes: Arc::default(),
         }
     }
@@ -55,7 +58,12 @@ impl Deliverer {
     /// Runs passes until `stop` turns true.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let mut last_prune = Instant::now();
+        let mut last_gauges = Instant::now() - Duration::from_secs(60);
         loop {
+            if last_gauges.elapsed() > Duration::from_secs(2) {
+                last_gauges = Instant::now();
+                self.update_gauges().await;
+            }
             let busy = match self.pass().await {
                 Ok(busy) => busy,
                 Err(error) => {
@@ -79,6 +87,17 @@ impl Deliverer {
                     () = tokio::time::sleep(IDLE_PAUSE) => {}
                 }
             }
+        }
+    }
+
+    async fn update_gauges(&self) {
+        match store::queue_state(&self.db).await {
+            Ok((depth, oldest)) => {
+                self.metrics.webhook_queue_depth.set(depth);
+                let age = oldest.map_or(0, |at| (storage::now_nanos() - at) / 1_000_000_000);
+                self.metrics.webhook_oldest_pending_seconds.set(age.max(0));
+            }
+            Err(error) => tracing::debug!(%error, "webhook queue state unavailable"),
         }
     }
 
@@ -209,6 +228,17 @@ impl Deliverer {
         } else {
             None
         };
+        let outcome_label = match status {
+            "SUCCEEDED" => "succeeded",
+            "FAILED" => "failed",
+            _ => "retrying",
+        };
+        self.metrics
+            .webhook_attempts
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome_label,
+            })
+            .inc();
         let mut tx = self.db.begin().await?;
         store::record_attempt(&mut tx, &delivery.id, attempt, status, next).await?;
         let failing_since = if outcome.succeeded() {
