@@ -24,4 +24,5 @@ mod store;
 mod tokens;
 mod wallet;
 mod wallet_cache;
+mod webhook_crash;
 mod webhooks;

@@ -105,7 +105,9 @@ impl Deliverer {
     async fn pass(&self) -> anyhow::Result<bool> {
         let fanned = self.fan_out().await?;
         let now = storage::now_nanos();
-        let lease = self.settings.timeout * 3 + Duration::from_secs(60);
+        // Longer than an attempt can take (its lookup, the request, the record);
+        // a server killed mid-attempt holds its leases this long.
+        let lease = self.settings.timeout * 2 + Duration::from_secs(10);
         let lease_until = now + i64::try_from(lease.as_nanos()).unwrap_or(i64::MAX);
         let due = store::lease_due(&self.db, now, lease_until, LEASE_BATCH).await?;
         let found = fanned > 0 || !due.is_empty();
