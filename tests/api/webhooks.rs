@@ -19,8 +19,8 @@ struct Received {
     body: String,
 }
 
-/// A status to answer with, and a `Retry-After` value.
-type Answer = (u16, Option<&'static str>);
+/// A status to answer with, and a header to add.
+type Answer = (u16, Option<(&'static str, &'static str)>);
 
 /// A webhook receiver: records every request and answers with the queued
 /// statuses (then 200).
@@ -28,6 +28,8 @@ type Answer = (u16, Option<&'static str>);
 struct Receiver {
     got: Arc<Mutex<Vec<Received>>>,
     answers: Arc<Mutex<VecDeque<Answer>>>,
+    /// How long each answer takes.
+    delay: Arc<Mutex<Duration>>,
 }
 
 impl Receiver {
@@ -39,8 +41,10 @@ impl Receiver {
             axum::routing::post(move |headers: HeaderMap, body: String| {
                 let state = state.clone();
                 async move {
+                    let delay = *state.delay.lock().unwrap();
+                    tokio::time::sleep(delay).await;
                     state.got.lock().unwrap().push(Received { headers, body });
-                    let (status, retry_after) = state
+                    let (status, header) = state
                         .answers
                         .lock()
                         .unwrap()
@@ -48,10 +52,8 @@ impl Receiver {
                         .unwrap_or((200, None));
                     let mut response = axum::response::Response::new(axum::body::Body::empty());
                     *response.status_mut() = StatusCode::from_u16(status).unwrap();
-                    if let Some(seconds) = retry_after {
-                        response
-                            .headers_mut()
-                            .insert("retry-after", seconds.parse().unwrap());
+                    if let Some((name, value)) = header {
+                        response.headers_mut().insert(name, value.parse().unwrap());
                     }
                     response
                 }
@@ -63,11 +65,8 @@ impl Receiver {
         (receiver, url)
     }
 
-    fn answer_next(&self, status: u16, retry_after: Option<&'static str>) {
-        self.answers
-            .lock()
-            .unwrap()
-            .push_back((status, retry_after));
+    fn answer_next(&self, status: u16, header: Option<(&'static str, &'static str)>) {
+        self.answers.lock().unwrap().push_back((status, header));
     }
 
     fn received(&self) -> Vec<Received> {
@@ -507,4 +506,142 @@ async fn two_servers_on_one_database_deliver_each_event_once() {
         .map(|r| r.headers["webhook-id"].clone())
         .collect();
     assert_eq!(ids.len(), 20);
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed_and_retry_after_postpones_the_next_attempt() {
+    let app = app().await;
+    let (receiver, url) = Receiver::start().await;
+    let (elsewhere, elsewhere_url) = Receiver::start().await;
+    let client = app.create_client().await;
+    let created = register(&app, &client, &url, json!(["reward.granted"])).await;
+    let id = created["webhookID"].as_str().unwrap().to_owned();
+    let event = app.create_event(&client, 1, json!({})).await;
+    let token = app.login(&client, "p").await;
+    let location: &'static str = Box::leak(elsewhere_url.into_boxed_str());
+    receiver.answer_next(307, Some(("location", location)));
+    receiver.answer_next(503, Some(("retry-after", "4")));
+
+    assert_eq!(app.claim(&token, &event).await.status, 201);
+
+    receiver.wait_for(2).await;
+    assert!(
+        elsewhere.received().is_empty(),
+        "the redirect was not followed"
+    );
+    let mut pending = Value::Null;
+    for _ in 0..100 {
+        let list = deliveries(&app, &client, &id).await;
+        if list[0]["attempts"].as_array().unwrap().len() == 2 {
+            pending = list[0].clone();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(pending["status"], "PENDING", "{pending:?}");
+    assert_eq!(pending["attempts"][0]["statusCode"], 307);
+    assert_eq!(pending["attempts"][1]["statusCode"], 503);
+    let at = |text: &Value| {
+        kgen_loyalty::domain::time::parse_rfc3339("t", text.as_str().unwrap()).unwrap()
+    };
+    let wait = at(&pending["nextAttemptAt"]) - at(&pending["attempts"][1]["at"]);
+    assert!(
+        wait >= 3_900_000_000,
+        "Retry-After 4 s beats the 1 s schedule: {wait} ns"
+    );
+    let done = wait_for_status(&app, &client, &id, "SUCCEEDED").await;
+    assert_eq!(done["attempts"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn a_slow_endpoint_delays_no_other_and_a_timeout_is_a_failure() {
+    let app = spawn_app_with(|config| {
+        config.webhook_allow_http = true;
+        config.webhook_allow_private = true;
+        config.webhook_timeout_seconds = 1;
+        config.webhook_retry_schedule = "30".to_owned();
+    })
+    .await;
+    let (slow, slow_url) = Receiver::start().await;
+    let (fast, fast_url) = Receiver::start().await;
+    *slow.delay.lock().unwrap() = Duration::from_secs(3);
+    let client = app.create_client().await;
+    let slow_id = register(&app, &client, &slow_url, json!(["reward.granted"])).await["webhookID"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    register(&app, &client, &fast_url, json!(["reward.granted"])).await;
+    let event = app.create_event(&client, 1, json!({})).await;
+    let token = app.login(&client, "p").await;
+
+    let started = std::time::Instant::now();
+    for _ in 0..6 {
+        assert_eq!(app.claim(&token, &event).await.status, 201);
+    }
+
+    fast.wait_for(6).await;
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "the fast endpoint got its 6 deliveries while the slow one hung: {:?}",
+        started.elapsed()
+    );
+    let mut timed_out = 0;
+    for _ in 0..100 {
+        let list = deliveries(&app, &client, &slow_id).await;
+        timed_out = list
+            .iter()
+            .filter(|d| d["attempts"][0]["error"] == "timed out")
+            .count();
+        if timed_out == 6 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        timed_out, 6,
+        "each attempt at the slow endpoint timed out after 1 s"
+    );
+}
+
+#[tokio::test]
+async fn a_target_allowed_at_registration_is_checked_again_before_each_attempt() {
+    let app = app().await;
+    let (receiver, url) = Receiver::start().await;
+    let client = app.create_client().await;
+    let id = register(&app, &client, &url, json!(["reward.granted"])).await["webhookID"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let event = app.create_event(&client, 1, json!({})).await;
+    let token = app.login(&client, "p").await;
+    let (database_url, dir) = app.stop().await;
+    // The operator stops allowing private targets.
+    let app = crate::helpers::spawn_app_on(database_url, dir, |config| {
+        config.webhook_allow_http = true;
+        config.webhook_retry_schedule = "30".to_owned();
+    })
+    .await;
+
+    assert_eq!(app.claim(&token, &event).await.status, 201);
+
+    let mut attempt = Value::Null;
+    for _ in 0..100 {
+        let list = deliveries(&app, &client, &id).await;
+        if let Some(first) = list.first().filter(|d| !d["attempts"][0].is_null()) {
+            attempt = first["attempts"][0].clone();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        attempt["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("target refused")),
+        "{attempt:?}"
+    );
+    assert!(attempt["statusCode"].is_null());
+    assert!(
+        receiver.received().is_empty(),
+        "nothing reached the private address"
+    );
 }
