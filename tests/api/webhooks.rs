@@ -645,3 +645,71 @@ async fn a_target_allowed_at_registration_is_checked_again_before_each_attempt()
         "nothing reached the private address"
     );
 }
+
+#[tokio::test]
+async fn an_endpoint_failing_too_long_is_disabled_and_the_others_are_told() {
+    // 0 hours: disabled at the first failure after the one that started the clock.
+    let app = spawn_app_with(|config| {
+        config.webhook_allow_http = true;
+        config.webhook_allow_private = true;
+        config.webhook_retry_schedule = "1,1,1".to_owned();
+        config.webhook_disable_after_hours = 0;
+    })
+    .await;
+    let (failing, failing_url) = Receiver::start().await;
+    let (watcher, watcher_url) = Receiver::start().await;
+    for _ in 0..10 {
+        failing.answer_next(500, None);
+    }
+    let client = app.create_client().await;
+    let failing_id = register(&app, &client, &failing_url, json!(["reward.granted"])).await
+        ["webhookID"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    register(
+        &app,
+        &client,
+        &watcher_url,
+        json!(["webhook.endpoint_disabled"]),
+    )
+    .await;
+    let event = app.create_event(&client, 1, json!({})).await;
+    let token = app.login(&client, "p").await;
+
+    assert_eq!(app.claim(&token, &event).await.status, 201);
+
+    let told = watcher.wait_for(1).await;
+    let body: Value = serde_json::from_str(&told[0].body).unwrap();
+    assert_eq!(body["type"], "webhook.endpoint_disabled");
+    assert_eq!(body["data"]["webhookID"], failing_id.as_str());
+    assert!(body["data"]["reason"]
+        .as_str()
+        .is_some_and(|r| r.contains("no 2xx")));
+    assert_eq!(
+        failing.received().len(),
+        2,
+        "disabled at its second failure"
+    );
+    let endpoint = app
+        .s2s(
+            &client,
+            Method::GET,
+            &format!("/s2s/webhooks/{failing_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(endpoint.body["isActive"], false);
+    // Enabling it again resumes the pending delivery.
+    let resumed = app
+        .s2s(
+            &client,
+            Method::PUT,
+            &format!("/s2s/webhooks/{failing_id}"),
+            Some(json!({"url": failing_url, "eventTypes": ["reward.granted"]})),
+        )
+        .await;
+    assert_eq!(resumed.status, 200);
+    failing.answers.lock().unwrap().clear();
+    wait_for_status(&app, &client, &failing_id, "SUCCEEDED").await;
+}
