@@ -86,6 +86,7 @@ const APP: &[Asset] = &[
     asset!("app", "js/pages/adjustments.js", JS),
     asset!("app", "js/pages/withdrawals.js", JS),
     asset!("app", "js/pages/audit.js", JS),
+    asset!("app", "js/pages/webhooks.js", JS),
 ];
 
 /// The API reference: `docs.html` is `/docs`, the rest is under `/docs/assets/`.

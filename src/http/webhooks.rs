@@ -94,7 +94,8 @@ pub struct EndpointResponse {
 }
 
 impl EndpointResponse {
-    fn new(row: EndpointRow, with_secret: bool) -> EndpointResponse {
+    /// The endpoint as answered; the secret only when asked for.
+    pub fn new(row: EndpointRow, with_secret: bool) -> EndpointResponse {
         EndpointResponse {
             webhook_id: row.id,
             url: row.url,

@@ -214,6 +214,22 @@ pub struct OutboxEvent {
     pub created_at: i64,
 }
 
+/// Whether the deliverer has anything to do: events to fan out or deliveries due.
+/// A read, so that an idle deliverer never takes the write lock (SQLite).
+pub async fn has_work(db: &Db, now: i64) -> Result<bool, sqlx::Error> {
+    let work: i64 = sqlx::query_scalar(
+        "select case when exists (select 1 from webhook_events where fanned_out = 0)
+                       or exists (select 1 from webhook_deliveries
+                                  where status = 'PENDING' and next_attempt_at <= $1
+                                    and locked_until <= $1)
+                     then 1 else 0 end",
+    )
+    .bind(now)
+    .fetch_one(db.reader())
+    .await?;
+    Ok(work == 1)
+}
+
 /// Takes up to `limit` events not yet fanned out, locking them (PostgreSQL: rows
 /// another server holds are skipped).
 pub async fn take_unfanned(

@@ -9,17 +9,27 @@ use serde_json::Value;
 use crate::helpers::{spawn_app, TestClient};
 
 fn cli(database_url: &str, args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_kgen-loyalty"))
-        .args(args)
-        .env("DATABASE_URL", database_url)
-        .env_remove("KGEN_WALLET_XPUB")
-        .output()
-        .expect("running kgen-loyalty");
-    (
-        output.status.success(),
-        String::from_utf8(output.stdout).unwrap(),
-        String::from_utf8(output.stderr).unwrap(),
-    )
+    // Next to a live SQLite server the CLI may meet its write lock and say "the
+    // database is busy; retry" (exit 1): an operator retries, and so does this.
+    for attempt in 1.. {
+        let output = Command::new(env!("CARGO_BIN_EXE_kgen-loyalty"))
+            .args(args)
+            .env("DATABASE_URL", database_url)
+            .env_remove("KGEN_WALLET_XPUB")
+            .output()
+            .expect("running kgen-loyalty");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        if !output.status.success() && stderr.contains("busy") && attempt < 5 {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            continue;
+        }
+        return (
+            output.status.success(),
+            String::from_utf8(output.stdout).unwrap(),
+            stderr,
+        );
+    }
+    unreachable!()
 }
 
 fn json_of(stdout: &str) -> Value {

@@ -5,6 +5,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
+import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SCREENSHOTS, api, openBrowser, seedGame, signIn, startServer } from "./harness.mjs";
@@ -403,4 +404,48 @@ test("the console's files come with a CSP that allows only this origin, and nosn
   assert.match(csp, /script-src 'self'(;|$)/);
   assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval|https?:/);
   assert.equal(response.headers.get("x-content-type-options"), "nosniff");
+});
+
+test("support sees a game's webhook endpoints with delivered and failing deliveries", async () => {
+  // Arrange: a receiver that answers 200, and an endpoint nobody listens on.
+  const got = [];
+  const receiver = createServer((request, response) => {
+    let body = "";
+    request.on("data", (chunk) => { body += chunk; });
+    request.on("end", () => { got.push(body); response.writeHead(200); response.end(); });
+  });
+  await new Promise((ready) => receiver.listen(0, "127.0.0.1", ready));
+  try {
+    const game = await seedGame(server, "Webhook Arena", { events: [{ eventType: "Win", rewardAmount: 10 }], gamers: ["hooked"] });
+    for (const url of [`http://127.0.0.1:${receiver.address().port}/hook`, "http://127.0.0.1:9/nobody"]) {
+      const created = await api(server.base, "POST", "/s2s/webhooks", { headers: game.s2s, body: { url, eventTypes: ["reward.granted"] } });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+    }
+    const claim = await api(server.base, "POST", `/fe/loyalty/event-reward-user-claims/events/${game.eventIds.Win}`,
+      { headers: { "user-jwt-token": game.tokens.hooked } });
+    assert.equal(claim.status, 201);
+    for (let i = 0; i < 100 && got.length === 0; i += 1) await new Promise((done) => setTimeout(done, 50));
+    assert.equal(got.length, 1, "the receiver got the reward");
+
+    await inBrowser(async (page) => {
+      // Act
+      await signIn(page, server.base, platform.email, platform.password);
+      await page.getByRole("heading", { name: "Games" }).first().waitFor();
+      await page.goto(`${server.base}/console/#/g/${encodeURIComponent(game.clientID)}/webhooks`);
+
+      // Assert
+      await page.getByRole("heading", { name: "Webhooks" }).waitFor();
+      const delivered = page.locator("section.webhook", { hasText: "/hook" });
+      await delivered.getByText("succeeded").waitFor();
+      await delivered.getByText(/HTTP 200/).waitFor();
+      const failing = page.locator("section.webhook", { hasText: "/nobody" });
+      await failing.getByText("pending").waitFor();
+      await failing.getByText(/request failed/).waitFor();
+      assert.equal(await page.locator("section.webhook").count(), 2);
+      mkdirSync(SCREENSHOTS, { recursive: true });
+      await page.screenshot({ path: join(SCREENSHOTS, "webhooks.png"), fullPage: true });
+    });
+  } finally {
+    receiver.close();
+  }
 });

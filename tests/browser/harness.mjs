@@ -20,7 +20,9 @@ const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable
 export async function startServer() {
   const dir = mkdtempSync(join(tmpdir(), "kgen-browser-"));
   const databaseUrl = `sqlite://${join(dir, "kgen.db")}?mode=rwc`;
-  const env = { ...process.env, DATABASE_URL: databaseUrl, NO_COLOR: "1", RUST_LOG: "info", KGEN_SMS: "log" };
+  // Webhooks to the tests' own receivers on loopback.
+  const env = { ...process.env, DATABASE_URL: databaseUrl, NO_COLOR: "1", RUST_LOG: "info", KGEN_SMS: "log",
+    KGEN_WEBHOOK_ALLOW_HTTP: "true", KGEN_WEBHOOK_ALLOW_PRIVATE: "true" };
   const child = spawn(BINARY, ["serve", "--listen", "127.0.0.1:0"], { env, stdio: ["ignore", "pipe", "pipe"] });
   let log = "";
   const base = await new Promise((resolveBase, reject) => {

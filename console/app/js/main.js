@@ -14,6 +14,7 @@ import * as gamer from "./pages/gamer.js";
 import * as adjustments from "./pages/adjustments.js";
 import * as withdrawals from "./pages/withdrawals.js";
 import * as audit from "./pages/audit.js";
+import * as webhooks from "./pages/webhooks.js";
 
 const root = document.getElementById("app");
 
@@ -32,6 +33,7 @@ const ROUTES = [
   [/^\/g\/([^/]+)\/adjustments$/, adjustments.render, "adjustments", "Adjustments"],
   [/^\/g\/([^/]+)\/withdrawals$/, withdrawals.render, "withdrawals", "Withdrawals"],
   [/^\/g\/([^/]+)\/audit$/, audit.render, "audit", "Audit log"],
+  [/^\/g\/([^/]+)\/webhooks$/, webhooks.render, "webhooks", "Webhooks"],
 ];
 
 const ctx = {

@@ -13,6 +13,7 @@ function navItems(ctx, gameId) {
     items.push(["gamers", `${base}/gamers`, "Gamers"]);
     if (ctx.isAdmin) items.push(["adjustments", `${base}/adjustments`, "Adjustments"]);
     items.push(["withdrawals", `${base}/withdrawals`, "Withdrawals"]);
+    items.push(["webhooks", `${base}/webhooks`, "Webhooks"]);
     items.push(["audit", `${base}/audit`, "Audit log"]);
   } else {
     items.push(["picker", "/", "Choose a game"]);

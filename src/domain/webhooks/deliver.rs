@@ -103,6 +103,9 @@ impl Deliverer {
 
     /// One pass; true when it found work (the next pass follows at once).
     async fn pass(&self) -> anyhow::Result<bool> {
+        if !store::has_work(&self.db, storage::now_nanos()).await? {
+            return Ok(false);
+        }
         let fanned = self.fan_out().await?;
         let now = storage::now_nanos();
         // Longer than an attempt can take (its lookup, the request, the record);
@@ -345,8 +348,22 @@ async fn post(
             }
         }
         Err(error) if error.is_timeout() => Outcome::failed("timed out"),
-        Err(error) => Outcome::failed(format!("request failed: {}", error.without_url())),
+        Err(error) => Outcome::failed(format!("request failed: {}", describe(error))),
     }
+}
+
+/// A request error with its causes ("error sending request: … Connection
+/// refused"), without the URL.
+fn describe(error: reqwest::Error) -> String {
+    let error = error.without_url();
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// `wait` ± 10 %.

@@ -10,6 +10,7 @@ pub mod gamers;
 pub mod games;
 pub mod reports;
 pub mod session;
+pub mod webhooks;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -36,6 +37,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(games::router())
         .merge(gamers::router())
         .merge(reports::router())
+        .merge(webhooks::router())
 }
 
 /// The value of cookie `name` in the request, if any.
