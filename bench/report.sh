@@ -62,6 +62,8 @@ scenario_table() {
   row "$b" "claim, 1 game × $GAMERS_ONE gamers" claim_one "$claim" "write ceiling" "$own_claim"
   row "$b" "claim, $GAMES games × $GAMERS_PER_GAME gamers" claim_many "$claim" "write ceiling" "$own_claim"
   row "$b" "burst: $BURST claims from $BURST gamers at once" burst "$claim" "write ceiling" "$own_claim"
+  row "$b" "claim, 1 game, fresh server, no webhook endpoint" claim_nohook "$claim" "write ceiling" "$own_claim"
+  row "$b" "claim, 1 game, fresh server, one webhook endpoint" claim_hook "$claim" "write ceiling" "$own_claim"
   row "$b" "balance read" balance "$healthz" "healthz"
   row "$b" "transactions page (limit 50)" transactions "$healthz" "healthz"
   row "$b" "balance read, wallet cache off" balance_db "$healthz" "healthz"
@@ -119,6 +121,12 @@ backend_section() {
   printf '%s MB peak with %s open connections (GET /healthz: %s req/s, %s errors).\n' \
     "$(v "$b.rss_1000")" "$RSS_CONNECTIONS" "$(num "$(v "$b.healthz_1000.rate")" "%.0f")" \
     "$(v "$b.healthz_1000.errors")"
+  if [[ -n $(v "$b.webhook_received") ]]; then
+    echo
+    printf 'Webhooks: with one endpoint registered, claims ran at %s× the rate without; the outbox queue was at most %s deliveries deep (%s at the end of the %s s run) and empty %s s after the load stopped; the receiver got %s deliveries.\n' \
+      "$(ratio "$(v "$b.claim_hook.rate")" "$(v "$b.claim_nohook.rate")")" "$(v "$b.webhook_depth_max")" \
+      "$(v "$b.webhook_depth_end")" "$WEBHOOK_SECONDS" "$(v "$b.webhook_drain_seconds")" "$(v "$b.webhook_received")"
+  fi
   if [[ -n $(v "$b.ledger_rows_big") ]]; then
     echo
     echo "--big: $(v "$b.grow.rows") transfers and wallet entries added in $(v "$b.grow.seconds") s."
@@ -158,6 +166,8 @@ t_rss_idle() {
     sort -g | tail -1)
   verdict "$worst" "<" 64 | sed 's/^\([0-9.]*\)/\1 MB/'
 }
+t_outbox() { verdict "$(ratio "$(v "$1.claim_hook.rate")" "$(v "$1.claim_nohook.rate")")" ">=" 0.9; }
+t_drain() { verdict "$(v "$1.webhook_drain_seconds")" "<" 10.5 | sed 's/^\([0-9.]*\)/\1 s/'; }
 t_rss_1000() { verdict "$(v "$1.rss_1000")" "<" 256 | sed 's/^\([0-9.]*\)/\1 MB/'; }
 
 targets_table() {
@@ -166,7 +176,7 @@ targets_table() {
     [[ $b == postgres ]] && names+=" PostgreSQL |" || names+=" SQLite |"
   done
   echo
-  echo "## Targets (issues 7 and 10)"
+  echo "## Targets (issues 7, 10 and 12)"
   echo
   ((SHORT)) && echo "A --short run: too short and too small to judge; the verdicts below are indicative only." && echo
   echo "| target |$names"
@@ -183,6 +193,8 @@ targets_table() {
   target_row "claim, 1 game ≥ 0.8 × claim, $GAMES games" t_one_vs_many
   target_row "balance read at $BIG_ROWS rows, cache off: slowdown < 1.5×" t_big_balance
   target_row "transactions page at $BIG_ROWS rows, cache off: slowdown < 1.5×" t_big_transactions
+  target_row "claims with a webhook endpoint ≥ 0.9 × without (outbox ≤ 10 %)" t_outbox
+  target_row "webhook queue empty ≤ 10 s after $WEBHOOK_SECONDS s of claims (the deliverer keeps up)" t_drain
   target_row "RSS idle < 64 MB (worst of the three)" t_rss_idle
   target_row "RSS with $RSS_CONNECTIONS connections < 256 MB" t_rss_1000
 }

@@ -496,10 +496,16 @@ pub async fn list_attempts(db: &Db, delivery_id: &str) -> Result<Vec<Attempt>, s
         .collect())
 }
 
-/// Queue depth and the oldest undelivered event's time (nanoseconds), for metrics.
+/// Queue depth (PENDING deliveries and events not fanned out yet) and the time of
+/// the oldest of them (nanoseconds), for metrics.
 pub async fn queue_state(db: &Db) -> Result<(i64, Option<i64>), sqlx::Error> {
     sqlx::query_as(
-        "select count(*), min(created_at) from webhook_deliveries where status = 'PENDING'",
+        "select (select count(*) from webhook_deliveries where status = 'PENDING')
+              + (select count(*) from webhook_events where fanned_out = 0),
+                (select min(t) from (
+                    select min(created_at) as t from webhook_deliveries where status = 'PENDING'
+                    union all
+                    select min(created_at) from webhook_events where fanned_out = 0) oldest)",
     )
     .fetch_one(db.reader())
     .await
