@@ -1,46 +1,16 @@
 //! Proves the operator interface of CONTRACT Part 2 by running the real binary:
 //! `clients create|list|rotate-secret|disable`, `keys rotate` and `ledger verify`.
 
-use std::process::Command;
-
 use reqwest::Method;
-use serde_json::Value;
 
 use crate::helpers::{spawn_app, TestClient};
-
-fn cli(database_url: &str, args: &[&str]) -> (bool, String, String) {
-    // Next to a live SQLite server the CLI may meet its write lock and say "the
-    // database is busy; retry" (exit 1): an operator retries, and so does this.
-    for attempt in 1.. {
-        let output = Command::new(env!("CARGO_BIN_EXE_kgen-loyalty"))
-            .args(args)
-            .env("DATABASE_URL", database_url)
-            .env_remove("KGEN_WALLET_XPUB")
-            .output()
-            .expect("running kgen-loyalty");
-        let stderr = String::from_utf8(output.stderr).unwrap();
-        if !output.status.success() && stderr.contains("busy") && attempt < 12 {
-            std::thread::sleep(std::time::Duration::from_millis(500));
-            continue;
-        }
-        return (
-            output.status.success(),
-            String::from_utf8(output.stdout).unwrap(),
-            stderr,
-        );
-    }
-    unreachable!()
-}
-
-fn json_of(stdout: &str) -> Value {
-    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
-}
+use crate::process::{json_of, run_cli};
 
 #[tokio::test]
 async fn clients_create_prints_json_and_the_client_can_call_the_api() {
     let app = spawn_app().await;
 
-    let (ok, stdout, stderr) = cli(
+    let (ok, stdout, stderr) = run_cli(
         &app.database_url,
         &["clients", "create", "--name", "Callbreak", "--json"],
     );
@@ -83,17 +53,17 @@ async fn explicit_numeric_ids_work_once_and_list_never_shows_secrets() {
         "10",
         "--json",
     ];
-    let (ok, stdout, stderr) = cli(&app.database_url, &args);
+    let (ok, stdout, stderr) = run_cli(&app.database_url, &args);
     assert!(ok, "{stderr}");
     let secret = json_of(&stdout)["client_secret"]
         .as_str()
         .unwrap()
         .to_owned();
     assert_eq!(json_of(&stdout)["client_id"], "2079857813");
-    let (again, _, _) = cli(&app.database_url, &args);
+    let (again, _, _) = run_cli(&app.database_url, &args);
     assert!(!again, "a duplicate id is refused");
 
-    let (ok, stdout, _) = cli(&app.database_url, &["clients", "list", "--json"]);
+    let (ok, stdout, _) = run_cli(&app.database_url, &["clients", "list", "--json"]);
     assert!(ok);
     assert!(!stdout.contains(&secret), "list never shows a secret");
     let list = json_of(&stdout);
@@ -114,7 +84,7 @@ async fn rotate_secret_replaces_the_secret_and_disable_locks_the_client_out() {
     let client = app.create_client().await;
     let path = "/s2s/loyalty/rewardable-events";
 
-    let (ok, stdout, stderr) = cli(
+    let (ok, stdout, stderr) = run_cli(
         &app.database_url,
         &["clients", "rotate-secret", &client.id, "--json"],
     );
@@ -136,13 +106,13 @@ async fn rotate_secret_replaces_the_secret_and_disable_locks_the_client_out() {
     // is not about; a running server seeing a disable is covered by the
     // multi-server tests on PostgreSQL.
     let (database_url, dir) = app.stop().await;
-    let (ok, _, stderr) = cli(&database_url, &["clients", "disable", &client.id]);
+    let (ok, _, stderr) = run_cli(&database_url, &["clients", "disable", &client.id]);
     assert!(ok, "{stderr}");
     let app = crate::helpers::spawn_app_on(database_url, dir, |_| {}).await;
     app.s2s(&new, Method::GET, path, None)
         .await
         .assert_error(401, "UN_AUTHORIZED");
-    let (ok, _, _) = cli(&app.database_url, &["clients", "disable", "no-such-client"]);
+    let (ok, _, _) = run_cli(&app.database_url, &["clients", "disable", "no-such-client"]);
     assert!(!ok, "disabling an unknown client fails");
 }
 
@@ -150,7 +120,7 @@ async fn rotate_secret_replaces_the_secret_and_disable_locks_the_client_out() {
 async fn ledger_verify_passes_on_a_consistent_database() {
     let app = spawn_app().await;
     app.create_client().await;
-    let (ok, stdout, stderr) = cli(&app.database_url, &["ledger", "verify"]);
+    let (ok, stdout, stderr) = run_cli(&app.database_url, &["ledger", "verify"]);
     assert!(ok, "{stdout}{stderr}");
     assert!(stdout.contains("all ledger invariants hold"), "{stdout}");
 }
@@ -165,7 +135,7 @@ async fn ledger_verify_fails_and_names_a_broken_invariant() {
     .execute(app.db.writer())
     .await
     .unwrap();
-    let (ok, stdout, _) = cli(&app.database_url, &["ledger", "verify"]);
+    let (ok, stdout, _) = run_cli(&app.database_url, &["ledger", "verify"]);
     assert!(!ok, "verify exits non-zero");
     assert!(
         stdout.contains("BROKEN  every account balance equals the sum of its transfers"),

@@ -20,20 +20,41 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Runs the CLI on this database: whether it succeeded, its stdout and stderr.
+/// Next to a live SQLite server the CLI may meet its write lock and say "the
+/// database is busy; retry" (exit 1): an operator retries, and so does this.
+pub fn run_cli(database_url: &str, args: &[&str]) -> (bool, String, String) {
+    for attempt in 1.. {
+        let output = Command::new(env!("CARGO_BIN_EXE_kgen-loyalty"))
+            .args(args)
+            .env("DATABASE_URL", database_url)
+            .env_remove("KGEN_WALLET_XPUB")
+            .output()
+            .expect("running kgen-loyalty");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        if !output.status.success() && stderr.contains("busy") && attempt < 12 {
+            std::thread::sleep(Duration::from_millis(500));
+            continue;
+        }
+        return (
+            output.status.success(),
+            String::from_utf8(output.stdout).unwrap(),
+            stderr,
+        );
+    }
+    unreachable!()
+}
+
 /// Runs the CLI on this database and returns its stdout (panics on failure).
 pub fn cli(database_url: &str, args: &[&str]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_kgen-loyalty"))
-        .args(args)
-        .env("DATABASE_URL", database_url)
-        .env_remove("KGEN_WALLET_XPUB")
-        .output()
-        .expect("running kgen-loyalty");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
+    let (ok, stdout, stderr) = run_cli(database_url, args);
+    assert!(ok, "{stderr}");
+    stdout
+}
+
+/// The CLI's `--json` output, parsed.
+pub fn json_of(stdout: &str) -> serde_json::Value {
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
 }
 
 /// Starts `kgen-loyalty serve` on this database and waits until it answers.

@@ -2,37 +2,18 @@
 //! roles, unknown clients, viewers without games), list, disable, reset-password,
 //! and `ledger verify` runs reaching the audit of the dashboard.
 
-use std::process::Command;
-
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::{get, post_login, sign_in};
 use crate::helpers::spawn_app;
-
-fn cli(database_url: &str, args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_kgen-loyalty"))
-        .args(args)
-        .env("DATABASE_URL", database_url)
-        .env_remove("KGEN_WALLET_XPUB")
-        .output()
-        .expect("running kgen-loyalty");
-    (
-        output.status.success(),
-        String::from_utf8(output.stdout).unwrap(),
-        String::from_utf8(output.stderr).unwrap(),
-    )
-}
-
-fn json_of(stdout: &str) -> Value {
-    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
-}
+use crate::process::{json_of, run_cli};
 
 #[tokio::test]
 async fn operators_create_prints_json_once_and_the_operator_can_sign_in() {
     let app = spawn_app().await;
     let game = app.create_client().await;
 
-    let (ok, stdout, stderr) = cli(
+    let (ok, stdout, stderr) = run_cli(
         &app.database_url,
         &[
             "operators",
@@ -70,7 +51,7 @@ async fn operators_create_refuses_duplicates_bad_roles_unknown_clients_and_bare_
     let game = app.create_client().await;
     let url = &app.database_url;
     assert!(
-        cli(
+        run_cli(
             url,
             &[
                 "operators",
@@ -134,10 +115,10 @@ async fn operators_create_refuses_duplicates_bad_roles_unknown_clients_and_bare_
     ];
 
     for (args, description) in cases {
-        let (ok, stdout, _) = cli(url, args);
+        let (ok, stdout, _) = run_cli(url, args);
         assert!(!ok, "{description} must fail: {stdout}");
     }
-    let (ok, stdout, _) = cli(url, &["operators", "list", "--json"]);
+    let (ok, stdout, _) = run_cli(url, &["operators", "list", "--json"]);
     assert!(ok);
     let list = json_of(&stdout);
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
@@ -146,7 +127,7 @@ async fn operators_create_refuses_duplicates_bad_roles_unknown_clients_and_bare_
         "never passwords"
     );
     assert!(
-        cli(
+        run_cli(
             url,
             &[
                 "operators",
@@ -167,7 +148,7 @@ async fn operators_create_refuses_duplicates_bad_roles_unknown_clients_and_bare_
 async fn disable_and_reset_password_end_sessions_and_are_audited_as_cli() {
     let app = spawn_app().await;
     let url = &app.database_url;
-    let (_, stdout, _) = cli(
+    let (_, stdout, _) = run_cli(
         url,
         &[
             "operators",
@@ -180,7 +161,7 @@ async fn disable_and_reset_password_end_sessions_and_are_audited_as_cli() {
         ],
     );
     let password = json_of(&stdout)["password"].as_str().unwrap().to_owned();
-    let (_, stdout, _) = cli(
+    let (_, stdout, _) = run_cli(
         url,
         &[
             "operators",
@@ -196,12 +177,12 @@ async fn disable_and_reset_password_end_sessions_and_are_audited_as_cli() {
     let root = sign_in(&app, "root@x.example", &password).await;
     let ops = sign_in(&app, "ops@x.example", &ops_password).await;
 
-    let (reset_ok, reset_out, _) = cli(
+    let (reset_ok, reset_out, _) = run_cli(
         url,
         &["operators", "reset-password", "root@x.example", "--json"],
     );
-    let (disable_ok, _, _) = cli(url, &["operators", "disable", "ops@x.example"]);
-    let (unknown_ok, _, _) = cli(url, &["operators", "disable", "nobody@x.example"]);
+    let (disable_ok, _, _) = run_cli(url, &["operators", "disable", "ops@x.example"]);
+    let (unknown_ok, _, _) = run_cli(url, &["operators", "disable", "nobody@x.example"]);
 
     assert!(reset_ok && disable_ok && !unknown_ok);
     let reset = json_of(&reset_out);
@@ -216,7 +197,7 @@ async fn disable_and_reset_password_end_sessions_and_are_audited_as_cli() {
         .await
         .assert_error(401, "UN_AUTHORIZED");
     let root = sign_in(&app, "root@x.example", reset["password"].as_str().unwrap()).await;
-    let (verify_ok, _, _) = cli(url, &["ledger", "verify"]);
+    let (verify_ok, _, _) = run_cli(url, &["ledger", "verify"]);
     assert!(verify_ok);
     let audit = get(&app, &root, "/console/api/audit").await;
     let entries: Vec<(String, String)> = audit.body["entries"]
