@@ -10,11 +10,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context as _};
+use kgen_loyalty::domain::auth::Gamer;
 use kgen_loyalty::domain::secrets::ServerKeys;
 use kgen_loyalty::domain::sessions::{self, Profile, TokenTtls};
 use kgen_loyalty::domain::tokens::KeyRing;
-use kgen_loyalty::domain::{claims, tokens};
-use kgen_loyalty::storage::clients;
+use kgen_loyalty::domain::{claims, clients, tokens};
 use kgen_loyalty::storage::sessions::SessionGamerRow;
 use kgen_loyalty::storage::{Db, PoolSettings};
 
@@ -76,7 +76,7 @@ pub async fn run_claims(args: ClaimArgs) -> anyhow::Result<()> {
 /// Starts first sessions of new gamers of the client until the time is up.
 pub async fn run_sessions(args: SessionArgs) -> anyhow::Result<()> {
     let db = open(&args.load).await?;
-    let client = clients::find_client(db.reader(), &args.load.client_id)
+    let client = clients::find_client(&db, &args.load.client_id)
         .await?
         .context("no such client")?;
     tokens::ensure_keys(&db).await?;
@@ -109,7 +109,7 @@ pub async fn run_sessions(args: SessionArgs) -> anyhow::Result<()> {
 }
 
 /// One live session of each gamer of the client, as `authenticate` returns it.
-async fn session_gamers(db: &Db, client_id: &str) -> anyhow::Result<Vec<SessionGamerRow>> {
+async fn session_gamers(db: &Db, client_id: &str) -> anyhow::Result<Vec<Gamer>> {
     let rows: Vec<SessionGamerRow> = sqlx::query_as(
         "select s.id as session_id, g.id as gamer_id, c.id as client_id,
                 c.name as client_name, c.min_withdraw, g.user_id, g.wallet_address,
@@ -125,7 +125,7 @@ async fn session_gamers(db: &Db, client_id: &str) -> anyhow::Result<Vec<SessionG
     .bind(client_id)
     .fetch_all(db.reader())
     .await?;
-    Ok(rows)
+    Ok(rows.into_iter().map(Gamer::from).collect())
 }
 
 async fn open(load: &LoadArgs) -> anyhow::Result<Db> {

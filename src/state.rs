@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::Config;
+use crate::domain::auth::SessionCache;
 use crate::domain::otp::OtpPolicy;
 use crate::domain::phone;
 use crate::domain::rate_limit::RateLimits;
 use crate::domain::secrets::ServerKeys;
-use crate::domain::sessions::{SessionCache, TokenTtls};
+use crate::domain::sessions::TokenTtls;
 use crate::domain::settlement::{InternalSettler, Settler};
 use crate::domain::sms::{self, OtpSender};
 use crate::domain::store;

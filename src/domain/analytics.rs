@@ -13,10 +13,10 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use tokio::sync::watch;
 
+use super::auth::Gamer;
 use super::error::retry_on_contention;
 use super::text::{check_required_text, check_text, TextKind};
 use super::{Error, Result};
-use crate::storage::sessions::SessionGamerRow;
 use crate::storage::tracker::{self, NewDrop};
 use crate::storage::{self, Db};
 
@@ -104,7 +104,7 @@ pub fn utc_day(nanos: i64) -> (i64, Duration) {
 /// until 00:00 UTC, and nothing is stored.
 pub async fn drop_event(
     db: &Db,
-    gamer: &SessionGamerRow,
+    gamer: &Gamer,
     event_id: &str,
     attributes: &Map<String, Value>,
     drops_per_day_max: u32,

@@ -7,29 +7,59 @@
 
 use std::time::Duration;
 
+use super::auth::Gamer;
 use super::cursor::Cursors;
 use super::error::retry_on_contention;
-use super::events::{ClaimPeriod, RewardCategory};
+use super::events::{ClaimPeriod, Event, RewardCategory};
 use super::idempotency::{self, IdempotencyKey};
-use super::sessions::issuing_account;
+use super::ledger::{self, RewardedEvent};
 use super::time::rfc3339;
 use super::webhooks::{self, EventType};
 use super::{Error, Result};
 use crate::storage::claims::{self as store, ClaimHistory, ClaimRow};
-use crate::storage::events::EventRow;
-use crate::storage::ledger::{kind, AccountKey, NewTransfer, WalletEntryRow};
+use crate::storage::ledger::AccountKind;
 use crate::storage::lite::claims as lite;
 use crate::storage::pg::claims as pg;
 use crate::storage::pg::lanes::{BatchJob, BoxFuture, Lanes};
-use crate::storage::sessions::SessionGamerRow;
 use crate::storage::{self, Db, Tx};
 use tokio::sync::oneshot;
+
+/// A granted claim, as the domain sees it (the claim object of CONTRACT section 5
+/// less the gamer).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claim {
+    /// `rewardID`.
+    pub id: String,
+    /// The event claimed.
+    pub event_id: String,
+    /// KCash granted.
+    pub amount: i64,
+    /// `rewardStatus`: REWARDED.
+    pub status: String,
+    /// Time, nanoseconds.
+    pub created_at: i64,
+    /// Time, nanoseconds.
+    pub updated_at: i64,
+}
+
+impl From<ClaimRow> for Claim {
+    fn from(row: ClaimRow) -> Claim {
+        Claim {
+            id: row.id,
+            event_id: row.event_id,
+            amount: row.amount,
+            status: row.status,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
 
 /// A granted reward.
 #[derive(Clone, Debug)]
 pub struct Reward {
     /// The claim.
-    pub claim: ClaimRow,
+    pub claim: Claim,
     /// Whether this answer replays an earlier request with the same key.
     pub replayed: bool,
 }
@@ -37,7 +67,7 @@ pub struct Reward {
 /// Grants the reward of `event_id` to the calling gamer.
 pub async fn claim_event_reward(
     db: &Db,
-    gamer: &SessionGamerRow,
+    gamer: &Gamer,
     event_id: &str,
     key: Option<&IdempotencyKey>,
 ) -> Result<Reward> {
@@ -68,7 +98,7 @@ pub async fn claim_event_reward(
 async fn claim_in_batch(
     lanes: &Lanes,
     db: &Db,
-    gamer: &SessionGamerRow,
+    gamer: &Gamer,
     event_id: &str,
     key: Option<&IdempotencyKey>,
     fingerprint: String,
@@ -92,7 +122,7 @@ async fn claim_in_batch(
 /// A claim waiting in a batch.
 struct ClaimJob {
     db: Db,
-    gamer: SessionGamerRow,
+    gamer: Gamer,
     event_id: String,
     key: Option<IdempotencyKey>,
     fingerprint: String,
@@ -153,7 +183,7 @@ impl BatchJob for ClaimJob {
 /// The claim on PostgreSQL in a transaction of its own, again after contention.
 async fn claim_alone(
     db: &Db,
-    gamer: &SessionGamerRow,
+    gamer: &Gamer,
     event_id: &str,
     key: Option<&IdempotencyKey>,
     fingerprint: &str,
@@ -175,7 +205,7 @@ async fn claim_alone(
 /// transaction is lost); the inner one is the claim's answer.
 async fn claim_in_tx(
     tx: &mut Tx,
-    gamer: &SessionGamerRow,
+    gamer: &Gamer,
     event_id: &str,
     key: Option<&IdempotencyKey>,
     fingerprint: &str,
@@ -199,22 +229,25 @@ async fn claim_in_tx(
     let (event, claim, bucket) = match judge_scene(scene, fingerprint, now) {
         Judged::Replay(claim) => {
             return Ok(Ok(Reward {
-                claim,
+                claim: claim.into(),
                 replayed: true,
             }))
         }
         Judged::Refused(error) => return Ok(Err(error)),
         Judged::Grant(event, claim, bucket) => (event, claim, bucket),
     };
-    let issuing = issuing_account(&gamer.client_id, gamer.gamer_id);
-    let entry = reward_entry(gamer, &event, &claim, now);
+    let money = reward_move(gamer, &event, &claim, bucket, now);
+    let entry = money
+        .entry_without_addresses()
+        .ok_or_else(|| anyhow::anyhow!("a reward always has a history line"))
+        .map_err(|error| sqlx::Error::Protocol(error.to_string()))?;
     let write = pg::ClaimWrite {
         claim: &claim,
         client_id: &gamer.client_id,
-        issuing_shard: issuing.owner_id,
+        issuing_shard: ledger::issuing_account(&gamer.client_id, gamer.gamer_id).owner_id,
         bucket,
         entry: &entry,
-        transfer_kind: "EVENT_REWARD",
+        transfer_kind: money.kind,
         key: key_text.map(|key| (key, fingerprint, 201)),
     };
     let Some(claim) = pg::write_claim(tx, &write).await? else {
@@ -223,14 +256,14 @@ async fn claim_in_tx(
     let data = granted_data(gamer, &claim);
     webhooks::announce(tx, &gamer.client_id, EventType::RewardGranted, data, now).await?;
     Ok(Ok(Reward {
-        claim,
+        claim: claim.into(),
         replayed: false,
     }))
 }
 
 /// The `reward.granted` webhook's data: the claim object of the API plus the
 /// gamer's wallet address.
-fn granted_data(gamer: &SessionGamerRow, claim: &ClaimRow) -> serde_json::Value {
+fn granted_data(gamer: &Gamer, claim: &ClaimRow) -> serde_json::Value {
     serde_json::json!({
         "userID": gamer.user_id,
         "rewardID": claim.id,
@@ -247,7 +280,7 @@ fn granted_data(gamer: &SessionGamerRow, claim: &ClaimRow) -> serde_json::Value 
 enum Judged {
     Replay(ClaimRow),
     Refused(Error),
-    Grant(Box<EventRow>, ClaimRow, &'static str),
+    Grant(Box<Event>, ClaimRow, AccountKind),
 }
 
 fn judge_scene(scene: pg::ClaimScene, fingerprint: &str, now: i64) -> Judged {
@@ -257,11 +290,11 @@ fn judge_scene(scene: pg::ClaimScene, fingerprint: &str, now: i64) -> Judged {
         {
             return Ok(Judged::Replay(previous));
         }
-        let event = scene.event.ok_or(Error::NotFound)?;
+        let event = Event::try_from(scene.event.ok_or(Error::NotFound)?)?;
         window_start(&event, now)?;
         let watermark = judge(&event, &scene.history, now)?;
         let claim = new_claim(&event, watermark, now);
-        let bucket = reward_bucket(&event)?;
+        let bucket = reward_bucket(&event);
         Ok(Judged::Grant(Box::new(event), claim, bucket))
     };
     judged().unwrap_or_else(Judged::Refused)
@@ -269,8 +302,8 @@ fn judge_scene(scene: pg::ClaimScene, fingerprint: &str, now: i64) -> Judged {
 
 /// Whether the event is open now, and since when its claim limit counts claims
 /// (`i64::MAX`: no limit, nothing to count).
-fn window_start(event: &EventRow, now: i64) -> Result<i64> {
-    if event.is_active == 0 {
+fn window_start(event: &Event, now: i64) -> Result<i64> {
+    if !event.is_active {
         return Err(Error::EventInactive);
     }
     let before_start = event.starts_at.is_some_and(|starts| now < starts);
@@ -279,15 +312,15 @@ fn window_start(event: &EventRow, now: i64) -> Result<i64> {
         return Err(Error::EventNotOpen);
     }
     Ok(match event.max_claims_per_user {
-        Some(_) => ClaimPeriod::parse(&event.claim_period)?.window_start(now),
+        Some(_) => event.claim_period.window_start(now),
         None => i64::MAX,
     })
 }
 
 /// The policies that depend on the gamer's past (trace, cooldown, limit), in the
 /// contract's order; the budget comes last, after the claim row is written. Returns the watermark to record.
-fn judge(event: &EventRow, history: &ClaimHistory, now: i64) -> Result<Option<i64>> {
-    if event.is_activity_trace_enabled != 0 {
+fn judge(event: &Event, history: &ClaimHistory, now: i64) -> Result<Option<i64>> {
+    if event.is_activity_trace_enabled {
         let fresh = match (history.last_claim_at, history.trace_drop) {
             (_, None) => false,
             (None, Some(_)) => true,
@@ -315,7 +348,7 @@ fn judge(event: &EventRow, history: &ClaimHistory, now: i64) -> Result<Option<i6
     Ok(history.newest_drop)
 }
 
-fn new_claim(event: &EventRow, trace_watermark: Option<i64>, now: i64) -> ClaimRow {
+fn new_claim(event: &Event, trace_watermark: Option<i64>, now: i64) -> ClaimRow {
     ClaimRow {
         seq: 0,
         id: uuid::Uuid::new_v4().to_string(),
@@ -328,60 +361,34 @@ fn new_claim(event: &EventRow, trace_watermark: Option<i64>, now: i64) -> ClaimR
     }
 }
 
-fn reward_bucket(event: &EventRow) -> Result<&'static str> {
-    Ok(match RewardCategory::parse(&event.reward_category)? {
-        RewardCategory::Earned => kind::EARNED,
-        RewardCategory::Bonus => kind::BONUS,
-    })
+fn reward_bucket(event: &Event) -> AccountKind {
+    match event.reward_category {
+        RewardCategory::Earned => AccountKind::Earned,
+        RewardCategory::Bonus => AccountKind::Bonus,
+    }
 }
 
-fn reward_transfer<'a>(
-    gamer: &'a SessionGamerRow,
+/// The reward of `claim`, paid into `bucket`.
+fn reward_move<'a>(
+    gamer: &'a Gamer,
+    event: &Event,
     claim: &'a ClaimRow,
-    bucket: &'static str,
+    bucket: AccountKind,
     now: i64,
-) -> NewTransfer<'a> {
-    NewTransfer {
-        uid: &claim.id,
-        kind: "EVENT_REWARD",
-        from: issuing_account(&gamer.client_id, gamer.gamer_id),
-        to: AccountKey {
-            kind: bucket,
-            client_id: &gamer.client_id,
-            owner_id: gamer.gamer_id,
-        },
-        amount: claim.amount,
-        now,
-    }
-}
-
-/// The history line of a reward; its addresses are the transfer's, filled in by
-/// whoever writes the transfer.
-fn reward_entry(
-    gamer: &SessionGamerRow,
-    event: &EventRow,
-    claim: &ClaimRow,
-    now: i64,
-) -> WalletEntryRow {
-    let name = if event.event_name.is_empty() {
-        event.event_type.clone()
-    } else {
-        event.event_name.clone()
+) -> ledger::Move<'a> {
+    let event = RewardedEvent {
+        event_type: &event.event_type,
+        event_name: &event.event_name,
     };
-    WalletEntryRow {
-        id: 0,
-        uid: claim.id.clone(),
-        gamer_id: gamer.gamer_id,
-        kind: "EVENT_REWARD".to_owned(),
-        direction: "CREDIT".to_owned(),
-        amount: claim.amount,
-        from_address: String::new(),
-        to_address: String::new(),
-        name,
-        description: format!("Reward for {}", event.event_type),
-        sync_status: "COMPLETED".to_owned(),
-        created_at: now,
-    }
+    ledger::reward(
+        &gamer.client_id,
+        gamer.gamer_id,
+        bucket,
+        event,
+        claim.amount,
+        &claim.id,
+        now,
+    )
 }
 
 /// The claim on SQLite: the same steps on the group-commit writer's connection,
@@ -389,57 +396,45 @@ fn reward_entry(
 /// claims of a batch run one after another).
 fn claim_on_writer(
     conn: &rusqlite::Connection,
-    gamer: &SessionGamerRow,
+    gamer: &Gamer,
     event_id: &str,
     key: Option<&IdempotencyKey>,
     fingerprint: &str,
     now: i64,
 ) -> Result<Reward> {
-    if let Some(previous) =
-        idempotency::replay_on_writer::<ClaimRow>(conn, gamer.gamer_id, key, fingerprint, now)?
-    {
-        return Ok(Reward {
-            claim: previous,
-            replayed: true,
-        });
-    }
-    let event = lite::find_event(conn, &gamer.client_id, event_id)?.ok_or(Error::NotFound)?;
-    let window_start = window_start(&event, now)?;
-    let history = lite::claim_history(
-        conn,
-        gamer.gamer_id,
-        &event.id,
-        window_start,
-        &event.activity_trace_activity_id,
-    )?;
-    let watermark = judge(&event, &history, now)?;
-    let claim = lite::insert_claim(
-        conn,
-        &gamer.client_id,
-        gamer.gamer_id,
-        &new_claim(&event, watermark, now),
-    )?;
-    // Last rule, after the claim row, as in `grant`; a refusal rolls the row back.
-    if !lite::count_payout(conn, &event.id, claim.amount)? {
-        return Err(Error::BudgetExhausted);
-    }
-    if claim.amount > 0 {
-        let transfer = reward_transfer(gamer, &claim, reward_bucket(&event)?, now);
-        let sides = lite::post_transfer(conn, &transfer)?
-            .ok_or_else(|| anyhow::anyhow!("issuing accounts are never refused a debit"))?;
-        let entry = WalletEntryRow {
-            from_address: sides.from_address,
-            to_address: sides.to_address,
-            ..reward_entry(gamer, &event, &claim, now)
-        };
-        lite::insert_wallet_entry(conn, &entry)?;
-    }
-    let data = granted_data(gamer, &claim);
-    webhooks::announce_on_writer(conn, &gamer.client_id, EventType::RewardGranted, data, now)?;
-    idempotency::remember_on_writer(conn, gamer.gamer_id, key, fingerprint, 201, &claim, now)?;
+    let done = ledger::in_writer_job(conn, gamer.gamer_id, key, fingerprint, 201, now, || {
+        let event = lite::find_event(conn, &gamer.client_id, event_id)?.ok_or(Error::NotFound)?;
+        let event = Event::try_from(event)?;
+        let window_start = window_start(&event, now)?;
+        let history = lite::claim_history(
+            conn,
+            gamer.gamer_id,
+            &event.id,
+            window_start,
+            &event.activity_trace_activity_id,
+        )?;
+        let watermark = judge(&event, &history, now)?;
+        let claim = lite::insert_claim(
+            conn,
+            &gamer.client_id,
+            gamer.gamer_id,
+            &new_claim(&event, watermark, now),
+        )?;
+        // Last rule, after the claim row, as on PostgreSQL; a refusal rolls the row back.
+        if !lite::count_payout(conn, &event.id, claim.amount)? {
+            return Err(Error::BudgetExhausted);
+        }
+        let money = reward_move(gamer, &event, &claim, reward_bucket(&event), now);
+        if !ledger::post_on_writer(conn, &money)? {
+            return Err(anyhow::anyhow!("issuing accounts are never refused a debit").into());
+        }
+        let data = granted_data(gamer, &claim);
+        webhooks::announce_on_writer(conn, &gamer.client_id, EventType::RewardGranted, data, now)?;
+        Ok(claim)
+    })?;
     Ok(Reward {
-        claim,
-        replayed: false,
+        claim: done.value.into(),
+        replayed: done.replayed,
     })
 }
 
@@ -447,12 +442,13 @@ fn claim_on_writer(
 pub async fn list_rewards(
     db: &Db,
     cursors: &Cursors,
-    gamer: &SessionGamerRow,
+    gamer: &Gamer,
     limit: u32,
     cursor: Option<&str>,
-) -> Result<(Vec<ClaimRow>, String)> {
+) -> Result<(Vec<Claim>, String)> {
     let scope = format!("rewards|{}|{}", gamer.client_id, gamer.gamer_id);
     let before = cursors.start(&scope, cursor)?;
     let rows = store::list_claims(db.reader(), gamer.gamer_id, before, limit + 1).await?;
-    Ok(cursors.finish_page(&scope, rows, limit, |claim| claim.seq))
+    let (rows, next) = cursors.finish_page(&scope, rows, limit, |claim| claim.seq);
+    Ok((rows.into_iter().map(Claim::from).collect(), next))
 }

@@ -12,6 +12,7 @@ use super::address::{AddressDeriver, Branch};
 use super::text::{check_required_text, TextKind};
 use super::{Error, Result};
 use crate::storage::clients::{self as store, ClientRow};
+use crate::storage::console::reads;
 use crate::storage::{self, ledger, Db};
 
 /// Length of a generated client secret (base62 characters).
@@ -85,12 +86,57 @@ fn check_client_id(id: &str) -> Result<()> {
     }
 }
 
+/// A game (tenant) as the domain sees it: what its gamers' requests need, and no
+/// secret hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Client {
+    /// Client id (UUID or an explicit id).
+    pub id: String,
+    /// Display name (`third_party_client_name`).
+    pub name: String,
+    /// KCash credited to each new gamer.
+    pub welcome_bonus: i64,
+    /// `minWalletBalToWithdraw`.
+    pub min_withdraw: i64,
+    /// Whether the operator disabled it.
+    pub is_disabled: bool,
+    /// Address of the issuing account.
+    pub issuing_address: String,
+    /// Creation time, nanoseconds.
+    pub created_at: i64,
+}
+
+impl From<ClientRow> for Client {
+    fn from(row: ClientRow) -> Client {
+        Client {
+            id: row.id,
+            name: row.name,
+            welcome_bonus: row.welcome_bonus,
+            min_withdraw: row.min_withdraw,
+            is_disabled: row.is_disabled != 0,
+            issuing_address: row.issuing_address,
+            created_at: row.created_at,
+        }
+    }
+}
+
+/// The client `id`, enabled or not.
+pub async fn find_client(db: &Db, id: &str) -> Result<Option<Client>> {
+    Ok(store::find_client(db.reader(), id).await?.map(Client::from))
+}
+
+/// Every client, for platform admins.
+pub async fn all_clients(db: &Db) -> Result<Vec<Client>> {
+    let rows = reads::all_clients(db.reader()).await?;
+    Ok(rows.into_iter().map(Client::from).collect())
+}
+
 /// Creates a client with its issuing account; returns it with its secret.
 pub async fn create_client(
     db: &Db,
     deriver: &AddressDeriver,
     new: NewClient,
-) -> Result<(ClientRow, Secret)> {
+) -> Result<(Client, Secret)> {
     let id = new.id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     check_client_id(&id)?;
     check_required_text("name", &new.name, 128, TextKind::Line)?;
@@ -130,18 +176,18 @@ pub async fn create_client(
     }
     ledger::insert_issuing_accounts(&mut tx, &client.id, &client.issuing_address, now).await?;
     tx.commit().await?;
-    Ok((client, secret))
+    Ok((client.into(), secret))
 }
 
 /// The enabled client whose id and secret these are; `Unauthorized` otherwise.
-pub async fn authenticate(db: &Db, id: &str, secret: &str) -> Result<ClientRow> {
+pub async fn authenticate(db: &Db, id: &str, secret: &str) -> Result<Client> {
     let client = store::find_client(db.reader(), id)
         .await?
         .ok_or(Error::Unauthorized)?;
     if client.is_disabled != 0 || !secret_matches(secret, &client.secret_hash) {
         return Err(Error::Unauthorized);
     }
-    Ok(client)
+    Ok(client.into())
 }
 
 /// Gives a client a new secret; the old one stops working at once.

@@ -83,6 +83,94 @@ impl ClaimPeriod {
     }
 }
 
+/// A rewardable event as the domain sees it: its flags are `bool`s and its
+/// category and period enums, decoded from the stored row once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// List order (creation order).
+    pub seq: i64,
+    /// `eventID`.
+    pub id: String,
+    /// Owning client.
+    pub client_id: String,
+    /// `eventType`.
+    pub event_type: String,
+    /// `eventName`.
+    pub event_name: String,
+    /// `eventDescription`.
+    pub event_description: String,
+    /// `rewardAmount`.
+    pub reward_amount: i64,
+    /// `rewardCategory`.
+    pub reward_category: RewardCategory,
+    /// `entityType`.
+    pub entity_type: String,
+    /// `entityID`.
+    pub entity_id: String,
+    /// `isActive`.
+    pub is_active: bool,
+    /// `isActivityTraceEnabled`.
+    pub is_activity_trace_enabled: bool,
+    /// `activityTraceActivityID`.
+    pub activity_trace_activity_id: String,
+    /// `maxClaimsPerUser`.
+    pub max_claims_per_user: Option<i64>,
+    /// `claimPeriod`.
+    pub claim_period: ClaimPeriod,
+    /// `cooldownSeconds`.
+    pub cooldown_seconds: Option<i64>,
+    /// `totalBudget`.
+    pub total_budget: Option<i64>,
+    /// `startsAt`, nanoseconds.
+    pub starts_at: Option<i64>,
+    /// `endsAt`, nanoseconds (exclusive).
+    pub ends_at: Option<i64>,
+    /// KCash paid out so far (kept exact while the event has a budget).
+    pub paid_out: i64,
+    /// `createdAt`, nanoseconds.
+    pub created_at: i64,
+    /// `updatedAt`, nanoseconds.
+    pub updated_at: i64,
+}
+
+impl TryFrom<EventRow> for Event {
+    type Error = Error;
+
+    fn try_from(row: EventRow) -> Result<Event> {
+        let stored = |what: &str, text: &str| -> Error {
+            anyhow::anyhow!("event {} has an unknown stored {what} {text:?}", row.id).into()
+        };
+        let reward_category = RewardCategory::parse(&row.reward_category)
+            .map_err(|_| stored("rewardCategory", &row.reward_category))?;
+        let claim_period = ClaimPeriod::parse(&row.claim_period)
+            .map_err(|_| stored("claimPeriod", &row.claim_period))?;
+        Ok(Event {
+            seq: row.seq,
+            id: row.id,
+            client_id: row.client_id,
+            event_type: row.event_type,
+            event_name: row.event_name,
+            event_description: row.event_description,
+            reward_amount: row.reward_amount,
+            reward_category,
+            entity_type: row.entity_type,
+            entity_id: row.entity_id,
+            is_active: row.is_active != 0,
+            is_activity_trace_enabled: row.is_activity_trace_enabled != 0,
+            activity_trace_activity_id: row.activity_trace_activity_id,
+            max_claims_per_user: row.max_claims_per_user,
+            claim_period,
+            cooldown_seconds: row.cooldown_seconds,
+            total_budget: row.total_budget,
+            starts_at: row.starts_at,
+            ends_at: row.ends_at,
+            paid_out: row.paid_out,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
 /// A validated event, as the PUT body describes it after defaults.
 #[derive(Clone, Debug)]
 pub struct EventInput {
@@ -170,17 +258,19 @@ impl EventInput {
 }
 
 /// Creates the event, or replaces the live event of this client with `input.id`.
-pub async fn upsert_event(db: &Db, client_id: &str, input: EventInput) -> Result<EventRow> {
+pub async fn upsert_event(db: &Db, client_id: &str, input: EventInput) -> Result<Event> {
     input.check()?;
     let now = storage::now_nanos();
     match input.id.clone() {
         None => {
             let row = input.into_row(client_id, uuid::Uuid::new_v4().to_string(), now);
-            Ok(store::insert_event(db.writer(), &row).await?)
+            store::insert_event(db.writer(), &row).await?.try_into()
         }
         Some(id) => {
             let row = input.into_row(client_id, id, now);
-            retry_on_contention(|| replace_event(db, &row)).await
+            retry_on_contention(|| replace_event(db, &row))
+                .await?
+                .try_into()
         }
     }
 }
@@ -209,10 +299,11 @@ async fn replace_event(db: &Db, row: &EventRow) -> Result<EventRow> {
 }
 
 /// A live event of this client.
-pub async fn get_event(db: &Db, client_id: &str, id: &str) -> Result<EventRow> {
+pub async fn get_event(db: &Db, client_id: &str, id: &str) -> Result<Event> {
     store::find_event(db.reader(), client_id, id)
         .await?
-        .ok_or(Error::NotFound)
+        .ok_or(Error::NotFound)?
+        .try_into()
 }
 
 /// One page of this client's events, newest first, and the next page's cursor
@@ -224,10 +315,14 @@ pub async fn list_events(
     is_active: Option<bool>,
     limit: u32,
     cursor: Option<&str>,
-) -> Result<(Vec<EventRow>, String)> {
+) -> Result<(Vec<Event>, String)> {
     let scope = format!("events|{client_id}|{is_active:?}");
     let before = cursors.start(&scope, cursor)?;
     let rows = store::list_events(db.reader(), client_id, is_active, before, limit + 1).await?;
+    let rows = rows
+        .into_iter()
+        .map(Event::try_from)
+        .collect::<Result<Vec<_>>>()?;
     Ok(cursors.finish_page(&scope, rows, limit, |event| event.seq))
 }
 

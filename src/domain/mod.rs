@@ -3,6 +3,7 @@
 
 pub mod address;
 pub mod analytics;
+pub mod auth;
 pub mod claims;
 pub mod clients;
 pub mod console;
@@ -18,7 +19,6 @@ pub mod phone_link;
 pub mod rate_limit;
 pub mod secrets;
 pub mod sessions;
-mod sessions_lite;
 pub mod settlement;
 pub mod sms;
 pub mod store;

@@ -19,6 +19,7 @@
 //!    it was, and the failed send does not count.
 
 use super::address::Branch;
+use super::auth::Gamer;
 use super::error::retry_on_contention;
 use super::otp::{self, nanos, OtpPolicy};
 use super::phone::Phone;
@@ -28,7 +29,6 @@ use super::{Error, Result};
 use crate::storage::gamers::{self, GamerRow};
 use crate::storage::kgen_accounts as accounts;
 use crate::storage::otp::{self as store, state, NewOtpRequest};
-use crate::storage::sessions::SessionGamerRow;
 use crate::storage::{self, ledger, Db, Tx};
 
 /// The answer of a register or resend.
@@ -66,14 +66,14 @@ pub struct PhoneLink<'a> {
 impl PhoneLink<'_> {
     /// Opens a new OTP request of `gamer` for `phone` and sends its OTP; a new
     /// register replaces the gamer's open request for the same phone.
-    pub async fn register(&self, gamer: &SessionGamerRow, phone: &Phone) -> Result<OtpSent> {
+    pub async fn register(&self, gamer: &Gamer, phone: &Phone) -> Result<OtpSent> {
         let reservation = retry_on_contention(|| self.reserve(gamer, phone, true)).await?;
         self.deliver(gamer, phone, reservation).await
     }
 
     /// Sends a fresh OTP for the gamer's open request for `phone`, keeping its
     /// authCode. No open request: `NotFound`.
-    pub async fn resend(&self, gamer: &SessionGamerRow, phone: &Phone) -> Result<OtpSent> {
+    pub async fn resend(&self, gamer: &Gamer, phone: &Phone) -> Result<OtpSent> {
         let reservation = retry_on_contention(|| self.reserve(gamer, phone, false)).await?;
         self.deliver(gamer, phone, reservation).await
     }
@@ -81,7 +81,7 @@ impl PhoneLink<'_> {
     /// Step 1: checks in answer order (409, 404, 429) and records the send.
     async fn reserve(
         &self,
-        gamer: &SessionGamerRow,
+        gamer: &Gamer,
         phone: &Phone,
         is_new_request: bool,
     ) -> Result<Reservation> {
@@ -127,7 +127,7 @@ impl PhoneLink<'_> {
     async fn check_send_limits(
         &self,
         tx: &mut Tx,
-        gamer: &SessionGamerRow,
+        gamer: &Gamer,
         phone: &Phone,
         now: i64,
     ) -> Result<()> {
@@ -155,7 +155,7 @@ impl PhoneLink<'_> {
     /// Steps 2 and 3: delivers a new OTP, then commits its hash or discards the send.
     async fn deliver(
         &self,
-        gamer: &SessionGamerRow,
+        gamer: &Gamer,
         phone: &Phone,
         reservation: Reservation,
     ) -> Result<OtpSent> {
@@ -184,7 +184,7 @@ impl PhoneLink<'_> {
     /// Makes a delivered OTP the one that verifies.
     async fn activate(
         &self,
-        gamer: &SessionGamerRow,
+        gamer: &Gamer,
         phone: &Phone,
         reservation: &Reservation,
         otp_hash: &str,
@@ -226,7 +226,7 @@ impl PhoneLink<'_> {
     /// request is refused: the count is a security counter.
     pub async fn verify(
         &self,
-        gamer: &SessionGamerRow,
+        gamer: &Gamer,
         phone: &Phone,
         auth_code: &str,
         otp: &str,
@@ -236,7 +236,7 @@ impl PhoneLink<'_> {
 
     async fn try_verify(
         &self,
-        gamer: &SessionGamerRow,
+        gamer: &Gamer,
         phone: &Phone,
         auth_code: &str,
         code: &str,
@@ -266,13 +266,7 @@ impl PhoneLink<'_> {
     }
 
     /// Links `gamer` to the KGeN account of `phone`, creating the account when new.
-    async fn link(
-        &self,
-        tx: &mut Tx,
-        gamer: &SessionGamerRow,
-        phone: &Phone,
-        now: i64,
-    ) -> Result<()> {
+    async fn link(&self, tx: &mut Tx, gamer: &Gamer, phone: &Phone, now: i64) -> Result<()> {
         let existing = accounts::account_of_phone(&mut **tx, phone.as_str()).await?;
         check_link_conflicts(tx, gamer, existing).await?;
         let account_id = match existing {
@@ -318,7 +312,7 @@ impl PhoneLink<'_> {
 /// another gamer of this game, or this gamer to another account.
 async fn check_link_conflicts(
     tx: &mut Tx,
-    gamer: &SessionGamerRow,
+    gamer: &Gamer,
     phone_account: Option<i64>,
 ) -> Result<()> {
     if let Some(account_id) = phone_account {
@@ -335,12 +329,7 @@ async fn check_link_conflicts(
 }
 
 /// Reserves a new, unused authCode as a PENDING request of `gamer` for `phone`.
-async fn reserve_auth_code(
-    tx: &mut Tx,
-    gamer: &SessionGamerRow,
-    phone: &Phone,
-    now: i64,
-) -> Result<String> {
+async fn reserve_auth_code(tx: &mut Tx, gamer: &Gamer, phone: &Phone, now: i64) -> Result<String> {
     // A PENDING request older than the send window was left by a stopped server.
     let stale = now.saturating_sub(nanos(otp::SEND_WINDOW));
     store::prune_pending_requests(tx, phone.as_str(), stale).await?;
@@ -362,7 +351,7 @@ async fn reserve_auth_code(
 }
 
 /// The gamer with its linked KGeN account; `NotFound` when no phone is linked.
-pub async fn linked_account(db: &Db, gamer: &SessionGamerRow) -> Result<GamerRow> {
+pub async fn linked_account(db: &Db, gamer: &Gamer) -> Result<GamerRow> {
     gamers::find_gamer(db.reader(), gamer.gamer_id)
         .await?
         .filter(|row| row.kgen_id.is_some())

@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
+use super::auth::Gamer;
 use super::tokens::{self, KeyRing, Purpose, SigningKey, StoreClaims};
 use super::{Error, Result};
-use crate::storage::sessions::SessionGamerRow;
 use crate::storage::{self, Db};
 
 /// The query parameter that carries the token.
@@ -29,7 +29,7 @@ pub async fn redirect_url(
     db: &Db,
     ring: &KeyRing,
     store_url: &str,
-    gamer: &SessionGamerRow,
+    gamer: &Gamer,
 ) -> Result<String> {
     let key = ring.current(db, Purpose::Store).await?;
     let iat = storage::now_nanos().div_euclid(1_000_000_000);

@@ -14,9 +14,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use super::auth::Gamer;
+use super::ledger::WalletTransaction;
 use super::{Error, Result};
 use crate::storage::ledger::{self, WalletBalanceRow};
-use crate::storage::sessions::SessionGamerRow;
 use crate::storage::Db;
 
 /// Balances of one wallet.
@@ -151,7 +152,7 @@ impl WalletCache {
 }
 
 /// The balances of the calling gamer's wallet.
-pub async fn balance(db: &Db, cache: &WalletCache, gamer: &SessionGamerRow) -> Result<Balance> {
+pub async fn balance(db: &Db, cache: &WalletCache, gamer: &Gamer) -> Result<Balance> {
     let view = cache
         .get_or_load(db, (gamer.gamer_id, BALANCE), || async {
             let row = ledger::wallet_balance(db.reader(), &gamer.client_id, gamer.gamer_id)
@@ -172,12 +173,12 @@ pub async fn first_page<R>(
     db: &Db,
     cursors: &super::cursor::Cursors,
     cache: &WalletCache,
-    gamer: &SessionGamerRow,
+    gamer: &Gamer,
     limit: u32,
     render: R,
 ) -> Result<Bytes>
 where
-    R: FnOnce(Vec<ledger::WalletEntryRow>, String) -> Result<Bytes>,
+    R: FnOnce(Vec<WalletTransaction>, String) -> Result<Bytes>,
 {
     let view = cache
         .get_or_load(db, (gamer.gamer_id, limit.max(1)), || async {
@@ -195,14 +196,18 @@ where
 pub async fn transactions(
     db: &Db,
     cursors: &super::cursor::Cursors,
-    gamer: &SessionGamerRow,
+    gamer: &Gamer,
     limit: u32,
     cursor: Option<&str>,
-) -> Result<(Vec<ledger::WalletEntryRow>, String)> {
+) -> Result<(Vec<WalletTransaction>, String)> {
     let scope = format!("transactions|{}|{}", gamer.client_id, gamer.gamer_id);
     let before = cursors.start(&scope, cursor)?;
     let rows = ledger::list_wallet_entries(db.reader(), gamer.gamer_id, before, limit + 1).await?;
-    Ok(cursors.finish_page(&scope, rows, limit, |entry| entry.id))
+    let (rows, next) = cursors.finish_page(&scope, rows, limit, |entry| entry.id);
+    Ok((
+        rows.into_iter().map(WalletTransaction::from).collect(),
+        next,
+    ))
 }
 
 #[cfg(test)]

@@ -6,13 +6,15 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::auth::Gamer;
 use super::error::retry_on_contention;
-use super::idempotency::{self, IdempotencyKey};
+use super::idempotency::IdempotencyKey;
+use super::ledger;
 use super::webhooks::{self, EventType};
 use super::{Error, Result};
 use crate::storage::gamers;
-use crate::storage::ledger::{self, kind, AccountKey, NewTransfer, WalletEntryRow};
-use crate::storage::sessions::SessionGamerRow;
+use crate::storage::ledger::{self as accounts, AccountKind, SyncStatus};
+use crate::storage::pg::lanes::BoxFuture;
 use crate::storage::withdrawals::{self as store, WithdrawalRow};
 use crate::storage::{self, Db, Tx};
 
@@ -24,78 +26,49 @@ pub struct Withdrawal {
     /// KCash moved.
     pub amount: i64,
     /// PENDING when written.
-    pub sync_status: String,
+    pub sync_status: SyncStatus,
     /// Whether this answer replays an earlier request with the same key.
     #[serde(skip)]
     pub replayed: bool,
 }
 
 /// Buckets a withdrawal draws from, in order.
-const WITHDRAWABLE: [&str; 2] = [kind::EARNED, kind::BONUS];
+const WITHDRAWABLE: [AccountKind; 2] = [AccountKind::Earned, AccountKind::Bonus];
 
 /// Withdraws the calling gamer's whole withdrawable balance.
-pub async fn withdraw(
-    db: &Db,
-    gamer: &SessionGamerRow,
-    key: Option<&IdempotencyKey>,
-) -> Result<Withdrawal> {
-    const FINGERPRINT: &str = "withdraw";
-    let result = retry_on_contention(|| async {
-        let now = storage::now_nanos();
-        let mut tx = db.begin().await?;
-        gamers::lock_gamer_by_id(&mut tx, gamer.gamer_id).await?;
-        if let Some(mut previous) =
-            idempotency::replay::<Withdrawal>(&mut tx, gamer.gamer_id, key, FINGERPRINT, now)
-                .await?
-        {
-            previous.replayed = true;
-            return Ok(previous);
-        }
-        let kgen_account_id = store::linked_kgen_account(&mut tx, gamer.gamer_id)
-            .await?
-            .ok_or(Error::PhoneNotLinked)?;
-        let withdrawal = move_to_kgen(&mut tx, gamer, kgen_account_id, now).await?;
-        let row = WithdrawalRow {
-            id: withdrawal.uid.clone(),
-            client_id: gamer.client_id.clone(),
-            gamer_id: gamer.gamer_id,
-            kgen_account_id,
-            amount: withdrawal.amount,
-            status: "PENDING".to_owned(),
-            created_at: now,
-        };
-        announce(&mut tx, &row, EventType::WithdrawalRequested, now).await?;
-        idempotency::remember(
-            &mut tx,
-            gamer.gamer_id,
-            key,
-            FINGERPRINT,
-            200,
-            &withdrawal,
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(withdrawal)
+pub async fn withdraw(db: &Db, gamer: &Gamer, key: Option<&IdempotencyKey>) -> Result<Withdrawal> {
+    let operation = Withdraw { gamer };
+    let done =
+        ledger::in_gamer_transaction(db, gamer.gamer_id, key, "withdraw", 200, &operation).await?;
+    Ok(Withdrawal {
+        replayed: done.replayed,
+        ..done.value
     })
-    .await;
-    db.wallet_changed(gamer.gamer_id);
-    result
 }
 
-fn bucket<'a>(gamer: &'a SessionGamerRow, kind: &'static str) -> AccountKey<'a> {
-    AccountKey {
-        kind,
-        client_id: &gamer.client_id,
-        owner_id: gamer.gamer_id,
-    }
+/// A withdrawal, as one money operation of its gamer.
+struct Withdraw<'g> {
+    gamer: &'g Gamer,
 }
 
-fn kgen_wallet(kgen_account_id: i64) -> AccountKey<'static> {
-    AccountKey {
-        kind: kind::KGEN,
-        client_id: "",
-        owner_id: kgen_account_id,
+impl ledger::GamerOperation for Withdraw<'_> {
+    type Output = Withdrawal;
+
+    fn act<'t>(&'t self, tx: &'t mut Tx, now: i64) -> BoxFuture<'t, Result<Withdrawal>> {
+        Box::pin(async move {
+            let gamer = self.gamer;
+            let kgen_account_id = store::linked_kgen_account(tx, gamer.gamer_id)
+                .await?
+                .ok_or(Error::PhoneNotLinked)?;
+            let row = move_to_kgen(tx, gamer, kgen_account_id, now).await?;
+            announce(tx, &row, EventType::WithdrawalRequested, now).await?;
+            Ok(Withdrawal {
+                uid: row.id,
+                amount: row.amount,
+                sync_status: row.status,
+                replayed: false,
+            })
+        })
     }
 }
 
@@ -103,98 +76,66 @@ fn kgen_wallet(kgen_account_id: i64) -> AccountKey<'static> {
 /// history line (all under the gamer's lock taken by the caller).
 async fn move_to_kgen(
     tx: &mut Tx,
-    gamer: &SessionGamerRow,
+    gamer: &Gamer,
     kgen_account_id: i64,
     now: i64,
-) -> Result<Withdrawal> {
-    let mut legs = Vec::new();
-    for kind in WITHDRAWABLE {
-        let amount = ledger::account_balance(tx, bucket(gamer, kind)).await?;
-        legs.push((kind, amount));
+) -> Result<WithdrawalRow> {
+    let mut buckets = Vec::new();
+    for bucket in WITHDRAWABLE {
+        let account = ledger::gamer_bucket(&gamer.client_id, gamer.gamer_id, bucket);
+        buckets.push((bucket, accounts::account_balance(tx, account).await?));
     }
-    let total: i64 = legs.iter().map(|(_, amount)| amount).sum();
+    let total: i64 = buckets.iter().map(|(_, amount)| amount).sum();
     if total <= 0 || total < gamer.min_withdraw {
         return Err(Error::InsufficientBalance {
             balance: total,
             threshold: gamer.min_withdraw,
         });
     }
-    let uid = uuid::Uuid::new_v4().to_string();
-    store::insert_withdrawal(
-        tx,
-        &WithdrawalRow {
-            id: uid.clone(),
-            client_id: gamer.client_id.clone(),
-            gamer_id: gamer.gamer_id,
-            kgen_account_id,
-            amount: total,
-            status: "PENDING".to_owned(),
-            created_at: now,
-        },
-    )
-    .await?;
-    let mut to_address = String::new();
-    for (kind, amount) in legs.into_iter().filter(|(_, amount)| *amount > 0) {
-        let transfer = NewTransfer {
-            uid: &uid,
-            kind: "WITHDRAW",
-            from: bucket(gamer, kind),
-            to: kgen_wallet(kgen_account_id),
-            amount,
-            now,
-        };
-        let sides = ledger::post_transfer(tx, transfer)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("a bucket changed under the gamer's lock"))?;
-        to_address = sides.to_address;
-    }
-    ledger::insert_wallet_entry(
-        tx,
-        &WalletEntryRow {
-            id: 0,
-            uid: uid.clone(),
-            gamer_id: gamer.gamer_id,
-            kind: "WITHDRAW".to_owned(),
-            direction: "DEBIT".to_owned(),
-            amount: total,
-            from_address: gamer.wallet_address.clone(),
-            to_address,
-            name: "Withdrawal".to_owned(),
-            description: "Withdrawal to the linked KGeN wallet".to_owned(),
-            sync_status: "PENDING".to_owned(),
-            created_at: now,
-        },
-    )
-    .await?;
-    Ok(Withdrawal {
-        uid,
+    let row = WithdrawalRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        client_id: gamer.client_id.clone(),
+        gamer_id: gamer.gamer_id,
+        kgen_account_id,
         amount: total,
-        sync_status: "PENDING".to_owned(),
-        replayed: false,
-    })
+        status: SyncStatus::Pending,
+        created_at: now,
+    };
+    store::insert_withdrawal(tx, &row).await?;
+    let money = ledger::withdrawal(
+        &gamer.client_id,
+        gamer.gamer_id,
+        &buckets,
+        kgen_account_id,
+        &row.id,
+        now,
+    );
+    if !ledger::post(tx, &money).await? {
+        return Err(anyhow::anyhow!("a bucket changed under the gamer's lock").into());
+    }
+    Ok(row)
 }
 
 /// Settles a PENDING withdrawal: COMPLETED, or FAILED with every bucket given back
 /// what it gave. False when it was no longer PENDING (settled elsewhere).
 pub async fn finish(db: &Db, withdrawal: &WithdrawalRow, completed: bool) -> Result<bool> {
+    let (status, event) = if completed {
+        (SyncStatus::Completed, EventType::WithdrawalCompleted)
+    } else {
+        (SyncStatus::Failed, EventType::WithdrawalFailed)
+    };
     let result = retry_on_contention(|| async {
         let now = storage::now_nanos();
         let mut tx = db.begin().await?;
         gamers::lock_gamer_by_id(&mut tx, withdrawal.gamer_id).await?;
-        let status = if completed { "COMPLETED" } else { "FAILED" };
         if !store::finish_withdrawal(&mut tx, &withdrawal.id, status, now).await? {
             return Ok(false);
         }
         if !completed {
             return_funds(&mut tx, withdrawal, now).await?;
         }
-        let (event, row) = if completed {
-            (EventType::WithdrawalCompleted, "COMPLETED")
-        } else {
-            (EventType::WithdrawalFailed, "FAILED")
-        };
         let settled = WithdrawalRow {
-            status: row.to_owned(),
+            status,
             ..withdrawal.clone()
         };
         announce(&mut tx, &settled, event, now).await?;
@@ -207,27 +148,17 @@ pub async fn finish(db: &Db, withdrawal: &WithdrawalRow, completed: bool) -> Res
 }
 
 async fn return_funds(tx: &mut Tx, withdrawal: &WithdrawalRow, now: i64) -> Result<()> {
-    for (bucket_kind, amount) in store::withdrawal_legs(tx, &withdrawal.id).await? {
-        let bucket_kind = match bucket_kind.as_str() {
-            "EARNED" => kind::EARNED,
-            "BONUS" => kind::BONUS,
-            other => return Err(anyhow::anyhow!("withdrawal leg from {other}").into()),
-        };
-        let transfer = NewTransfer {
-            uid: &withdrawal.id,
-            kind: "WITHDRAW_RETURN",
-            from: kgen_wallet(withdrawal.kgen_account_id),
-            to: AccountKey {
-                kind: bucket_kind,
-                client_id: &withdrawal.client_id,
-                owner_id: withdrawal.gamer_id,
-            },
-            amount,
-            now,
-        };
-        ledger::post_transfer(tx, transfer).await?.ok_or_else(|| {
-            anyhow::anyhow!("the KGeN wallet no longer holds a pending withdrawal")
-        })?;
+    let legs = store::withdrawal_legs(tx, &withdrawal.id).await?;
+    let money = ledger::withdrawal_return(
+        &withdrawal.client_id,
+        withdrawal.gamer_id,
+        &legs,
+        withdrawal.kgen_account_id,
+        &withdrawal.id,
+        now,
+    );
+    if !ledger::post(tx, &money).await? {
+        return Err(anyhow::anyhow!("the KGeN wallet no longer holds a pending withdrawal").into());
     }
     Ok(())
 }
@@ -250,7 +181,7 @@ async fn announce(
         "userID": user_id,
         "uid": withdrawal.id,
         "amount": withdrawal.amount,
-        "sync_status": withdrawal.status,
+        "sync_status": withdrawal.status.as_str(),
         "kgenWalletAddress": kgen_address,
     });
     webhooks::announce(tx, &withdrawal.client_id, event, data, now).await?;

@@ -8,13 +8,13 @@ use axum::http::request::Parts;
 use axum::http::HeaderMap;
 
 use super::error::ApiError;
-use crate::domain::{clients, sessions, Error};
+use crate::domain::auth::Gamer;
+use crate::domain::clients::Client;
+use crate::domain::{clients, Error};
 use crate::state::AppState;
-use crate::storage::clients::ClientRow;
-use crate::storage::sessions::SessionGamerRow;
 
 /// An authenticated, enabled game client.
-pub struct ClientAuth(pub ClientRow);
+pub struct ClientAuth(pub Client);
 
 /// The first of `names` present in `headers`, as text.
 pub fn header<'a>(headers: &'a HeaderMap, names: &[&str]) -> Option<&'a str> {
@@ -41,7 +41,7 @@ impl FromRequestParts<AppState> for ClientAuth {
 
 /// The gamer of a valid access token, from `user-jwt-token` or
 /// `Authorization: Bearer`.
-pub struct GamerAuth(pub SessionGamerRow);
+pub struct GamerAuth(pub Gamer);
 
 /// The access token of a front-end request, if any.
 pub fn access_token(headers: &HeaderMap) -> Option<&str> {
@@ -60,7 +60,9 @@ impl FromRequestParts<AppState> for GamerAuth {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = access_token(&parts.headers).ok_or(Error::Unauthorized)?;
-        let gamer = sessions::authenticate(&state.db, &state.ring, &state.sessions, token).await?;
+        let gamer =
+            crate::domain::auth::authenticate(&state.db, &state.ring, &state.sessions, token)
+                .await?;
         state.limits.check_gamer(gamer.gamer_id)?;
         Ok(GamerAuth(gamer))
     }

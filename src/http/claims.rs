@@ -11,10 +11,9 @@ use utoipa_axum::routes;
 use super::auth::GamerAuth;
 use super::error::{ApiResult, ErrorBody};
 use super::extract::{parse_limit, IdempotencyHeader, IdempotencyParams, PathParam, Query};
-use crate::domain::claims;
+use crate::domain::claims::{self, Claim};
 use crate::domain::time::rfc3339;
 use crate::state::AppState;
-use crate::storage::claims::ClaimRow;
 
 /// The routes of this area.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -50,7 +49,7 @@ pub struct RewardResponse {
 }
 
 impl RewardResponse {
-    fn new(user_id: &str, claim: ClaimRow) -> RewardResponse {
+    fn new(user_id: &str, claim: Claim) -> RewardResponse {
         RewardResponse {
             user_id: user_id.to_owned(),
             reward_id: claim.id,

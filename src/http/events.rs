@@ -11,12 +11,11 @@ use utoipa_axum::routes;
 use super::auth::ClientAuth;
 use super::error::{ApiResult, ErrorBody};
 use super::extract::{parse_limit, Json, PathParam, Query};
-use crate::domain::events::{self, ClaimPeriod, EventInput, RewardCategory};
+use crate::domain::events::{self, ClaimPeriod, Event, EventInput, RewardCategory};
 use crate::domain::money::{optional_whole_number, Amount, AMOUNT_MAX};
 use crate::domain::text::{check_required_text, check_text, TextKind};
 use crate::domain::time::{parse_rfc3339, rfc3339};
 use crate::state::AppState;
-use crate::storage::events::EventRow;
 
 /// The routes of this area.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -282,22 +281,22 @@ pub struct EventResponse {
     pub updated_at: String,
 }
 
-impl From<EventRow> for EventResponse {
-    fn from(row: EventRow) -> EventResponse {
+impl From<Event> for EventResponse {
+    fn from(row: Event) -> EventResponse {
         EventResponse {
             event_id: row.id,
             event_type: row.event_type,
             event_name: row.event_name,
             event_description: row.event_description,
             reward_amount: row.reward_amount,
-            reward_category: row.reward_category,
+            reward_category: row.reward_category.as_str().to_owned(),
             entity_type: row.entity_type,
             entity_id: row.entity_id,
-            is_active: row.is_active != 0,
-            is_activity_trace_enabled: row.is_activity_trace_enabled != 0,
+            is_active: row.is_active,
+            is_activity_trace_enabled: row.is_activity_trace_enabled,
             activity_trace_activity_id: row.activity_trace_activity_id,
             max_claims_per_user: row.max_claims_per_user,
-            claim_period: row.claim_period,
+            claim_period: row.claim_period.as_str().to_owned(),
             cooldown_seconds: row.cooldown_seconds,
             total_budget: row.total_budget,
             starts_at: row.starts_at.map(rfc3339),

@@ -12,7 +12,7 @@ use super::auth::ClientAuth;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::Json;
 use super::schema::NO_CONTROL_CHARACTERS;
-use crate::domain::sessions::{self, Profile};
+use crate::domain::sessions::{self, with_profile_fields, Profile, ScreenSize};
 use crate::domain::text::{check_required_text, check_text, TextKind};
 use crate::domain::time::go_time_string;
 use crate::state::AppState;
@@ -27,20 +27,13 @@ pub fn fe_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(refresh_token))
 }
 
-/// Reads a JSON string, or a JSON number as its decimal text (`user_id`, screen sizes).
-fn string_or_number<'de, D: Deserializer<'de>>(
-    deserializer: D,
-    integers_only: bool,
-) -> Result<Option<String>, D::Error> {
-    struct Text(bool);
-    impl<'de> Visitor<'de> for Text {
+/// Reads `user_id`: a JSON string, or a JSON integer as its decimal text.
+fn user_id_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    struct Text;
+    impl Visitor<'_> for Text {
         type Value = Option<String>;
         fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            if self.0 {
-                f.write_str("a string or an integer")
-            } else {
-                f.write_str("a string or a number")
-            }
+            f.write_str("a string or an integer")
         }
         fn visit_unit<E: de::Error>(self) -> Result<Option<String>, E> {
             Ok(None)
@@ -54,23 +47,8 @@ fn string_or_number<'de, D: Deserializer<'de>>(
         fn visit_i64<E: de::Error>(self, value: i64) -> Result<Option<String>, E> {
             Ok(Some(value.to_string()))
         }
-        fn visit_f64<E: de::Error>(self, value: f64) -> Result<Option<String>, E> {
-            if self.0 {
-                Err(E::invalid_type(de::Unexpected::Float(value), &self))
-            } else {
-                Ok(Some(value.to_string()))
-            }
-        }
     }
-    deserializer.deserialize_any(Text(integers_only))
-}
-
-fn user_id_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    string_or_number(d, true)
-}
-
-fn size_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    string_or_number(d, false)
+    deserializer.deserialize_any(Text)
 }
 
 /// The schema of `user_id`: a string of 1-128 characters without control
@@ -90,121 +68,74 @@ fn user_id_schema() -> utoipa::openapi::schema::Schema {
         .into()
 }
 
-/// The schema of a screen size: a string or a number.
-fn size_schema() -> utoipa::openapi::schema::Schema {
-    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
-    OneOfBuilder::new()
-        .item(
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .max_length(Some(256))
-                .pattern(Some(NO_CONTROL_CHARACTERS)),
-        )
-        .item(ObjectBuilder::new().schema_type(Type::Number))
-        .item(ObjectBuilder::new().schema_type(Type::Null))
-        .build()
-        .into()
+/// A screen size on the wire: a string or a number.
+impl utoipa::PartialSchema for ScreenSize {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        let schema = OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .max_length(Some(256))
+                    .pattern(Some(NO_CONTROL_CHARACTERS)),
+            )
+            .item(ObjectBuilder::new().schema_type(Type::Number))
+            .build();
+        utoipa::openapi::RefOr::T(schema.into())
+    }
 }
 
-/// Body of `POST /s2s/session`.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct SessionRequest {
-    /// The game's id for the gamer: 1-128 characters, or a JSON integer.
-    #[serde(default, deserialize_with = "user_id_text")]
-    #[schema(schema_with = user_id_schema, required = true)]
-    pub user_id: Option<String>,
-    /// Display name.
-    #[serde(default)]
-    pub name: Option<String>,
-    /// Username.
-    #[serde(default)]
-    pub username: Option<String>,
-    /// Email.
-    #[serde(default)]
-    pub email: Option<String>,
-    /// Device id.
-    #[serde(default)]
-    pub device_id: Option<String>,
-    /// Phone number as the game knows it (not a linked phone).
-    #[serde(default)]
-    pub phonenumber: Option<String>,
-    /// Level.
-    #[serde(default)]
-    pub level: Option<i64>,
-    /// Rank.
-    #[serde(default)]
-    pub rank: Option<i64>,
-    /// Join date, as the game writes it.
-    #[serde(default)]
-    pub date_joined: Option<String>,
-    /// Player tag.
-    #[serde(default)]
-    pub playertag: Option<String>,
-    /// Location.
-    #[serde(default)]
-    pub location: Option<String>,
-    /// Location name.
-    #[serde(default)]
-    pub location_name: Option<String>,
-    /// Device model.
-    #[serde(default)]
-    pub device_model: Option<String>,
-    /// Screen height (string or number).
-    #[serde(default, deserialize_with = "size_text")]
-    #[schema(schema_with = size_schema)]
-    pub screen_height: Option<String>,
-    /// Screen width (string or number).
-    #[serde(default, deserialize_with = "size_text")]
-    #[schema(schema_with = size_schema)]
-    pub screen_width: Option<String>,
-    /// OS name.
-    #[serde(default)]
-    pub os_name: Option<String>,
-    /// OS version.
-    #[serde(default)]
-    pub os_version: Option<String>,
-    /// Browser name.
-    #[serde(default)]
-    pub browser_name: Option<String>,
-    /// Facebook login id.
-    #[serde(default)]
-    pub fb_login: Option<String>,
-    /// Google login id.
-    #[serde(default)]
-    pub google_login: Option<String>,
-    /// App version.
-    #[serde(default)]
-    pub app_version: Option<String>,
+impl utoipa::ToSchema for ScreenSize {}
+
+/// Declares the wire types of a session from the profile's field list.
+macro_rules! declare_session_wire {
+    (shown { $($shown:ident: $shown_type:ty = $shown_doc:literal,)* }
+     kept { $($kept:ident: $kept_type:ty = $kept_doc:literal,)* }) => {
+        /// Body of `POST /s2s/session`.
+        #[derive(Debug, Deserialize, ToSchema)]
+        pub struct SessionRequest {
+            /// The game's id for the gamer: 1-128 characters, or a JSON integer.
+            #[serde(default, deserialize_with = "user_id_text")]
+            #[schema(schema_with = user_id_schema, required = true)]
+            pub user_id: Option<String>,
+            $(#[doc = $shown_doc] #[serde(default)] pub $shown: Option<$shown_type>,)*
+            $(#[doc = $kept_doc] #[serde(default)] pub $kept: Option<$kept_type>,)*
+        }
+
+        impl SessionRequest {
+            /// The profile fields the request sends.
+            fn take_profile(&mut self) -> Profile {
+                Profile {
+                    $($shown: self.$shown.take(),)*
+                    $($kept: self.$kept.take(),)*
+                }
+            }
+        }
+
+        /// The profile fields a session answer echoes ("" or 0 when never sent).
+        #[derive(Debug, Serialize, Deserialize, ToSchema)]
+        pub struct ProfileView {
+            $(#[doc = $shown_doc] pub $shown: $shown_type,)*
+        }
+
+        impl From<Profile> for ProfileView {
+            fn from(profile: Profile) -> ProfileView {
+                ProfileView {
+                    $($shown: profile.$shown.unwrap_or_default(),)*
+                }
+            }
+        }
+    };
 }
+with_profile_fields!(declare_session_wire);
 
 impl SessionRequest {
-    fn into_parts(self) -> ApiResult<(String, Profile)> {
+    fn into_parts(mut self) -> ApiResult<(String, Profile)> {
+        let profile = self.take_profile();
         let user_id = self
             .user_id
             .ok_or_else(|| ApiError::BadRequest("user_id is required".to_owned()))?;
         check_required_text("user_id", &user_id, 128, TextKind::Identifier)?;
-        let profile = Profile {
-            name: self.name,
-            username: self.username,
-            email: self.email,
-            device_id: self.device_id,
-            phonenumber: self.phonenumber,
-            level: self.level,
-            rank: self.rank,
-            date_joined: self.date_joined,
-            playertag: self.playertag,
-            location: self.location,
-            location_name: self.location_name,
-            device_model: self.device_model,
-            screen_height: self.screen_height,
-            screen_width: self.screen_width,
-            os_name: self.os_name,
-            os_version: self.os_version,
-            browser_name: self.browser_name,
-            fb_login: self.fb_login,
-            google_login: self.google_login,
-            app_version: self.app_version,
-        };
         let texts = serde_json::to_value(&profile).expect("a profile serializes");
         for (field, value) in texts.as_object().expect("a profile is an object") {
             if let Some(text) = value.as_str() {
@@ -217,32 +148,14 @@ impl SessionRequest {
 
 /// Answer of `POST /s2s/session`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[expect(
-    missing_docs,
-    reason = "profile fields echo the wire fields of the same name"
-)]
 pub struct SessionResponse {
     /// New session id.
     pub session_id: String,
     /// The game's user id.
     pub user_id: String,
-    pub name: String,
-    pub username: String,
-    pub email: String,
-    pub device_id: String,
-    pub phonenumber: String,
-    pub level: i64,
-    pub rank: i64,
-    pub date_joined: String,
-    pub playertag: String,
-    pub location: String,
-    pub location_name: String,
-    pub device_model: String,
-    pub screen_height: String,
-    pub screen_width: String,
-    pub os_name: String,
-    pub os_version: String,
-    pub browser_name: String,
+    /// The gamer's profile after this session's update.
+    #[serde(flatten)]
+    pub profile: ProfileView,
     /// The linked KGeN account id, or null.
     pub indigg_id: Option<String>,
     /// The linked KGeN wallet address, or "".
@@ -303,29 +216,12 @@ pub async fn start_session(
         .metrics
         .kcash_credited
         .inc_by(u64::try_from(started.welcome_bonus_credited).unwrap_or(0));
-    let profile = started.profile;
     let gamer = started.gamer;
     let text = |value: Option<String>| value.unwrap_or_default();
     Ok(axum::Json(SessionResponse {
         session_id: started.session_id,
         user_id: gamer.user_id.clone(),
-        name: text(profile.name),
-        username: text(profile.username),
-        email: text(profile.email),
-        device_id: text(profile.device_id),
-        phonenumber: text(profile.phonenumber),
-        level: profile.level.unwrap_or(0),
-        rank: profile.rank.unwrap_or(0),
-        date_joined: text(profile.date_joined),
-        playertag: text(profile.playertag),
-        location: text(profile.location),
-        location_name: text(profile.location_name),
-        device_model: text(profile.device_model),
-        screen_height: text(profile.screen_height),
-        screen_width: text(profile.screen_width),
-        os_name: text(profile.os_name),
-        os_version: text(profile.os_version),
-        browser_name: text(profile.browser_name),
+        profile: started.profile.into(),
         indigg_id: gamer.kgen_id,
         indigg_wallet_address: text(gamer.kgen_wallet_address),
         third_party_client_id: client.id.clone(),

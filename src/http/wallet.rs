@@ -13,10 +13,10 @@ use super::auth::GamerAuth;
 use super::error::{ApiResult, ErrorBody};
 use super::extract::{parse_limit, IdempotencyHeader, IdempotencyParams, Query};
 use crate::domain::address::mask;
+use crate::domain::ledger::{Direction, WalletTransaction};
 use crate::domain::time::rfc3339;
 use crate::domain::{wallet, withdrawals};
 use crate::state::AppState;
-use crate::storage::ledger::WalletEntryRow;
 
 /// The routes of this area.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -138,20 +138,20 @@ pub struct TransactionResponse {
     pub created_at: String,
 }
 
-impl From<WalletEntryRow> for TransactionResponse {
-    fn from(entry: WalletEntryRow) -> TransactionResponse {
+impl From<WalletTransaction> for TransactionResponse {
+    fn from(entry: WalletTransaction) -> TransactionResponse {
         TransactionResponse {
             uid: entry.uid,
             from_wallet: mask(&entry.from_address),
             to_wallet: mask(&entry.to_address),
             amount: entry.amount,
-            sync_status: entry.sync_status,
+            sync_status: entry.sync_status.to_string(),
             description: TransactionDescription {
                 amount: entry.amount,
                 description: entry.description,
                 name: entry.name,
-                kind: entry.kind,
-                direction: entry.direction,
+                kind: entry.kind.to_string(),
+                direction: entry.direction.to_string(),
             },
             created_at: rfc3339(entry.created_at),
         }
@@ -228,18 +228,18 @@ pub async fn list_transactions(
 }
 
 /// The JSON of a history page.
-fn render_page(rows: Vec<WalletEntryRow>, next: String) -> crate::domain::Result<Bytes> {
+fn render_page(rows: Vec<WalletTransaction>, next: String) -> crate::domain::Result<Bytes> {
     let page: Vec<TransactionResponse> = rows.into_iter().map(Into::into).collect();
-    let pick = |direction: &str| -> Vec<&TransactionResponse> {
+    let pick = |direction: Direction| -> Vec<&TransactionResponse> {
         page.iter()
-            .filter(|t| t.description.direction == direction)
+            .filter(|t| t.description.direction == direction.as_str())
             .collect()
     };
     // Serialized from borrows: each transaction is written twice (in
     // `transactions` and in one of the split lists) without being copied.
     let view = TransactionListView {
-        from_transactions: pick("DEBIT"),
-        to_transactions: pick("CREDIT"),
+        from_transactions: pick(Direction::Debit),
+        to_transactions: pick(Direction::Credit),
         transactions: &page,
         last_evaluated_key: &next,
     };
@@ -303,6 +303,6 @@ pub async fn withdraw(
         msg: "wallet withdrawal successful".to_owned(),
         amount: withdrawal.amount,
         uid: withdrawal.uid,
-        sync_status: withdrawal.sync_status,
+        sync_status: withdrawal.sync_status.to_string(),
     }))
 }

@@ -8,19 +8,7 @@ use super::Tx;
 /// so one game's issuing balance is never a row that every claim must lock.
 pub const ISSUING_SHARDS: i64 = 16;
 
-/// Kinds of ledger accounts.
-pub mod kind {
-    /// A game's issuing account shard (may go negative by what it issued).
-    pub const ISSUING: &str = "ISSUING";
-    /// A gamer wallet's earned bucket.
-    pub const EARNED: &str = "EARNED";
-    /// A gamer wallet's bonus bucket.
-    pub const BONUS: &str = "BONUS";
-    /// A gamer wallet's bought bucket.
-    pub const BOUGHT: &str = "BOUGHT";
-    /// A KGeN account's wallet.
-    pub const KGEN: &str = "KGEN";
-}
+pub use super::kinds::{AccountKind, Direction, SyncStatus, TransferKind};
 
 /// Creates the issuing shards of a new client.
 pub async fn insert_issuing_accounts(
@@ -35,7 +23,7 @@ pub async fn insert_issuing_accounts(
                                    updated_at)
              values ($1, $2, $3, $4, 0, $5, $5)",
         )
-        .bind(kind::ISSUING)
+        .bind(AccountKind::Issuing.as_str())
         .bind(client_id)
         .bind(shard)
         .bind(address)
@@ -49,8 +37,8 @@ pub async fn insert_issuing_accounts(
 /// Names one ledger account by its natural key.
 #[derive(Clone, Copy, Debug)]
 pub struct AccountKey<'a> {
-    /// One of [`kind`].
-    pub kind: &'static str,
+    /// The account's kind.
+    pub kind: AccountKind,
     /// Owning client ("" for KGeN wallets, which span games).
     pub client_id: &'a str,
     /// Gamer id, KGeN account id, or issuing shard number.
@@ -62,8 +50,8 @@ pub struct AccountKey<'a> {
 pub struct NewTransfer<'a> {
     /// The wallet transaction (history `uid`) this transfer carries.
     pub uid: &'a str,
-    /// WELCOME_BONUS, EVENT_REWARD, WITHDRAW or WITHDRAW_RETURN.
-    pub kind: &'static str,
+    /// What the transfer is for.
+    pub kind: TransferKind,
     /// Debited account.
     pub from: AccountKey<'a>,
     /// Credited account.
@@ -120,7 +108,7 @@ pub async fn post_transfer(
 ) -> Result<Option<TransferSides>, sqlx::Error> {
     let debited: Option<(i64, String)> = sqlx::query_as(DEBIT_SQL)
         .bind(transfer.amount)
-        .bind(transfer.from.kind)
+        .bind(transfer.from.kind.as_str())
         .bind(transfer.from.client_id)
         .bind(transfer.from.owner_id)
         .bind(transfer.now)
@@ -131,7 +119,7 @@ pub async fn post_transfer(
     };
     let (credit_id, to_address): (i64, String) = sqlx::query_as(CREDIT_SQL)
         .bind(transfer.amount)
-        .bind(transfer.to.kind)
+        .bind(transfer.to.kind.as_str())
         .bind(transfer.to.client_id)
         .bind(transfer.to.owner_id)
         .bind(transfer.now)
@@ -139,7 +127,7 @@ pub async fn post_transfer(
         .await?;
     sqlx::query(INSERT_TRANSFER_SQL)
         .bind(transfer.uid)
-        .bind(transfer.kind)
+        .bind(transfer.kind.as_str())
         .bind(debit_id)
         .bind(credit_id)
         .bind(transfer.amount)
@@ -207,10 +195,12 @@ pub struct WalletEntryRow {
     pub uid: String,
     /// Owning gamer.
     pub gamer_id: i64,
-    /// WELCOME_BONUS, EVENT_REWARD or WITHDRAW.
-    pub kind: String,
-    /// CREDIT or DEBIT, from this wallet's side.
-    pub direction: String,
+    /// What the transaction is (the history's `type`).
+    #[sqlx(try_from = "String")]
+    pub kind: TransferKind,
+    /// From this wallet's side.
+    #[sqlx(try_from = "String")]
+    pub direction: Direction,
     /// Amount.
     pub amount: i64,
     /// Sender address.
@@ -221,8 +211,9 @@ pub struct WalletEntryRow {
     pub name: String,
     /// `platformProtocolsTxnDescription`.
     pub description: String,
-    /// PENDING, COMPLETED or FAILED.
-    pub sync_status: String,
+    /// Settlement state.
+    #[sqlx(try_from = "String")]
+    pub sync_status: SyncStatus,
     /// Time, nanoseconds.
     pub created_at: i64,
 }
@@ -232,14 +223,14 @@ pub async fn insert_wallet_entry(tx: &mut Tx, entry: &WalletEntryRow) -> Result<
     sqlx::query(INSERT_WALLET_ENTRY_SQL)
         .bind(&entry.uid)
         .bind(entry.gamer_id)
-        .bind(&entry.kind)
-        .bind(&entry.direction)
+        .bind(entry.kind.as_str())
+        .bind(entry.direction.as_str())
         .bind(entry.amount)
         .bind(&entry.from_address)
         .bind(&entry.to_address)
         .bind(&entry.name)
         .bind(&entry.description)
-        .bind(&entry.sync_status)
+        .bind(entry.sync_status.as_str())
         .bind(entry.created_at)
         .execute(&mut **tx)
         .await?;
@@ -419,7 +410,7 @@ pub async fn account_balance(tx: &mut Tx, account: AccountKey<'_>) -> Result<i64
            and client_id = $2
            and owner_id = $3",
     )
-    .bind(account.kind)
+    .bind(account.kind.as_str())
     .bind(account.client_id)
     .bind(account.owner_id)
     .fetch_one(&mut **tx)

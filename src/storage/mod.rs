@@ -18,6 +18,7 @@ pub mod gamers;
 pub mod idempotency;
 pub mod keys;
 pub mod kgen_accounts;
+pub mod kinds;
 pub mod ledger;
 pub mod lite;
 pub mod otp;

@@ -2,6 +2,7 @@
 
 use sqlx::AnyExecutor;
 
+use super::kinds::{AccountKind, SyncStatus};
 use super::Tx;
 
 /// A withdrawal waiting for (or done with) settlement.
@@ -17,8 +18,9 @@ pub struct WithdrawalRow {
     pub kgen_account_id: i64,
     /// Total amount.
     pub amount: i64,
-    /// PENDING, COMPLETED or FAILED.
-    pub status: String,
+    /// Settlement state.
+    #[sqlx(try_from = "String")]
+    pub status: SyncStatus,
     /// Time, nanoseconds.
     pub created_at: i64,
 }
@@ -63,7 +65,7 @@ pub async fn pending_withdrawals<'e>(
 pub async fn finish_withdrawal(
     tx: &mut Tx,
     id: &str,
-    status: &str,
+    status: SyncStatus,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
     let result = sqlx::query(
@@ -73,7 +75,7 @@ pub async fn finish_withdrawal(
            and status = 'PENDING'",
     )
     .bind(id)
-    .bind(status)
+    .bind(status.as_str())
     .bind(now)
     .execute(&mut **tx)
     .await?;
@@ -82,15 +84,18 @@ pub async fn finish_withdrawal(
     }
     sqlx::query("update wallet_entries set sync_status = $2 where uid = $1")
         .bind(id)
-        .bind(status)
+        .bind(status.as_str())
         .execute(&mut **tx)
         .await?;
     Ok(true)
 }
 
 /// The bucket transfers of a withdrawal: (bucket kind, amount).
-pub async fn withdrawal_legs(tx: &mut Tx, id: &str) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    sqlx::query_as(
+pub async fn withdrawal_legs(
+    tx: &mut Tx,
+    id: &str,
+) -> Result<Vec<(AccountKind, i64)>, sqlx::Error> {
+    let legs: Vec<(String, i64)> = sqlx::query_as(
         "select a.kind, t.amount
          from transfers t
          join accounts a on a.id = t.debit_account_id
@@ -100,7 +105,13 @@ pub async fn withdrawal_legs(tx: &mut Tx, id: &str) -> Result<Vec<(String, i64)>
     )
     .bind(id)
     .fetch_all(&mut **tx)
-    .await
+    .await?;
+    legs.into_iter()
+        .map(|(kind, amount)| {
+            let kind = AccountKind::try_from(kind).map_err(|e| sqlx::Error::Decode(e.into()))?;
+            Ok((kind, amount))
+        })
+        .collect()
 }
 
 /// The KGeN account a gamer is linked to, read under the gamer's lock.

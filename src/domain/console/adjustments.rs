@@ -6,12 +6,12 @@
 
 use super::audit::{self, Actor};
 use crate::domain::error::retry_on_contention;
-use crate::domain::sessions::issuing_account;
+use crate::domain::ledger;
 use crate::domain::text::{check_required_text, TextKind};
 use crate::domain::{Error, Result};
 use crate::storage::console::adjustments::{self as store, AdjustmentRow};
 use crate::storage::gamers;
-use crate::storage::ledger::{self, kind, AccountKey, NewTransfer, WalletEntryRow};
+use crate::storage::ledger::{self as accounts, AccountKind};
 use crate::storage::{self, Db, Tx};
 
 /// Largest adjustment, either way.
@@ -98,14 +98,6 @@ pub async fn post_adjustment(
     result
 }
 
-fn bucket<'a>(client_id: &'a str, gamer_id: i64, kind: &'static str) -> AccountKey<'a> {
-    AccountKey {
-        kind,
-        client_id,
-        owner_id: gamer_id,
-    }
-}
-
 /// Writes the transfers, the history line, the adjustment row and the audit entry.
 async fn write_adjustment(
     tx: &mut Tx,
@@ -116,39 +108,24 @@ async fn write_adjustment(
 ) -> Result<AdjustmentRow> {
     let uid = uuid::Uuid::new_v4().to_string();
     let client_id = request.client_id.as_str();
-    let issuing = issuing_account(client_id, gamer_id);
-    let (direction, from_address, to_address) = if request.amount > 0 {
-        let transfer = NewTransfer {
-            uid: &uid,
-            kind: "ADJUSTMENT",
-            from: issuing,
-            to: bucket(client_id, gamer_id, kind::BONUS),
-            amount: request.amount,
-            now,
-        };
-        let sides = ledger::post_transfer(tx, transfer)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("an issuing account refused a debit"))?;
-        ("CREDIT", sides.from_address, sides.to_address)
+    let (amount, reason) = (request.amount, request.reason.as_str());
+    let money = if amount > 0 {
+        ledger::adjustment_credit(client_id, gamer_id, amount, reason, &uid, now)
     } else {
-        let (from, to) = debit_gamer(tx, &uid, client_id, gamer_id, -request.amount, now).await?;
-        ("DEBIT", from, to)
+        let buckets = (
+            balance(tx, client_id, gamer_id, AccountKind::Bonus).await?,
+            balance(tx, client_id, gamer_id, AccountKind::Earned).await?,
+        );
+        if buckets.0 + buckets.1 < -amount {
+            return Err(Error::Overdraw {
+                balance: buckets.0 + buckets.1,
+            });
+        }
+        ledger::adjustment_debit(client_id, gamer_id, buckets, -amount, reason, &uid, now)
     };
-    let entry = WalletEntryRow {
-        id: 0,
-        uid: uid.clone(),
-        gamer_id,
-        kind: "ADJUSTMENT".to_owned(),
-        direction: direction.to_owned(),
-        amount: request.amount.abs(),
-        from_address,
-        to_address,
-        name: "Adjustment".to_owned(),
-        description: request.reason.clone(),
-        sync_status: "COMPLETED".to_owned(),
-        created_at: now,
-    };
-    ledger::insert_wallet_entry(tx, &entry).await?;
+    if !ledger::post(tx, &money).await? {
+        return Err(anyhow::anyhow!("a bucket changed under the gamer's lock").into());
+    }
     let row = AdjustmentRow {
         id: uid,
         client_id: client_id.to_owned(),
@@ -175,42 +152,8 @@ async fn write_adjustment(
     Ok(row)
 }
 
-/// Debits `amount` from the gamer, BONUS first, then EARNED, back to the issuing
-/// account; 409 INSUFFICIENT_BALANCE (nothing written) when they hold less.
-async fn debit_gamer(
-    tx: &mut Tx,
-    uid: &str,
-    client_id: &str,
-    gamer_id: i64,
-    amount: i64,
-    now: i64,
-) -> Result<(String, String)> {
-    let bonus = ledger::account_balance(tx, bucket(client_id, gamer_id, kind::BONUS)).await?;
-    let earned = ledger::account_balance(tx, bucket(client_id, gamer_id, kind::EARNED)).await?;
-    if bonus + earned < amount {
-        return Err(Error::Overdraw {
-            balance: bonus + earned,
-        });
-    }
-    let from_bonus = bonus.min(amount);
-    let legs = [
-        (kind::BONUS, from_bonus),
-        (kind::EARNED, amount - from_bonus),
-    ];
-    let mut addresses = (String::new(), String::new());
-    for (bucket_kind, leg) in legs.into_iter().filter(|(_, leg)| *leg > 0) {
-        let transfer = NewTransfer {
-            uid,
-            kind: "ADJUSTMENT",
-            from: bucket(client_id, gamer_id, bucket_kind),
-            to: issuing_account(client_id, gamer_id),
-            amount: leg,
-            now,
-        };
-        let sides = ledger::post_transfer(tx, transfer)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("a bucket changed under the gamer's lock"))?;
-        addresses = (sides.from_address, sides.to_address);
-    }
-    Ok(addresses)
+/// What one bucket of the gamer holds (under the gamer's lock).
+async fn balance(tx: &mut Tx, client_id: &str, gamer_id: i64, bucket: AccountKind) -> Result<i64> {
+    let account = ledger::gamer_bucket(client_id, gamer_id, bucket);
+    Ok(accounts::account_balance(tx, account).await?)
 }

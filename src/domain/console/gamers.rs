@@ -3,13 +3,15 @@
 //! its access tokens at once here and within the session cache's lifetime on
 //! other servers).
 
+use crate::domain::auth::SessionCache;
 use crate::domain::cursor::Cursors;
-use crate::domain::sessions::{Profile, SessionCache};
+use crate::domain::ledger::WalletTransaction;
+use crate::domain::sessions::Profile;
 use crate::domain::wallet::Balance;
 use crate::domain::{Error, Result};
 use crate::storage::console::reads::{self, GamerListRow, GamerQuery};
 use crate::storage::gamers::{self, GamerRow};
-use crate::storage::ledger::{self, WalletEntryRow};
+use crate::storage::ledger;
 use crate::storage::{self, Db};
 
 /// One page of a game's gamers matching `query` (`q` names the list for cursors).
@@ -87,12 +89,16 @@ pub async fn transactions(
     user_id: &str,
     limit: u32,
     cursor: Option<&str>,
-) -> Result<(Vec<WalletEntryRow>, String)> {
+) -> Result<(Vec<WalletTransaction>, String)> {
     let (gamer_id, _) = find(db, client_id, user_id).await?;
     let scope = format!("console-transactions|{client_id}|{gamer_id}");
     let before = cursors.start(&scope, cursor)?;
     let rows = ledger::list_wallet_entries(db.reader(), gamer_id, before, limit + 1).await?;
-    Ok(cursors.finish_page(&scope, rows, limit, |row| row.id))
+    let (rows, next) = cursors.finish_page(&scope, rows, limit, |row| row.id);
+    Ok((
+        rows.into_iter().map(WalletTransaction::from).collect(),
+        next,
+    ))
 }
 
 /// Revokes every live session of a gamer; returns how many.

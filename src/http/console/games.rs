@@ -56,14 +56,14 @@ pub async fn list_games(
     State(state): State<AppState>,
     console: Console,
 ) -> ApiResult<axum::Json<GameListResponse>> {
-    let rows = crate::storage::console::reads::all_clients(state.db.reader()).await?;
+    let rows = crate::domain::clients::all_clients(&state.db).await?;
     let games = rows
         .into_iter()
         .filter(|row| console.0.may_see(&row.id))
         .map(|row| GameResponse {
             client_id: row.id,
             name: row.name,
-            is_active: row.is_disabled == 0,
+            is_active: !row.is_disabled,
         })
         .collect();
     Ok(axum::Json(GameListResponse { games }))
@@ -230,8 +230,8 @@ pub struct ConsoleEventResponse {
     pub paid_out: Option<i64>,
 }
 
-impl From<crate::storage::events::EventRow> for ConsoleEventResponse {
-    fn from(row: crate::storage::events::EventRow) -> ConsoleEventResponse {
+impl From<crate::domain::events::Event> for ConsoleEventResponse {
+    fn from(row: crate::domain::events::Event) -> ConsoleEventResponse {
         let paid_out = row.total_budget.map(|_| row.paid_out);
         ConsoleEventResponse {
             event: row.into(),

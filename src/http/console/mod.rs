@@ -18,11 +18,11 @@ use axum::http::{HeaderMap, Method};
 use utoipa_axum::router::OpenApiRouter;
 
 use super::error::{ApiError, ApiResult};
+use crate::domain::clients::Client;
 use crate::domain::console::auth::{self, ConsoleOperator};
 use crate::domain::console::operators::Role;
 use crate::domain::Error;
 use crate::state::AppState;
-use crate::storage::clients::ClientRow;
 
 /// The session cookie.
 pub const COOKIE_NAME: &str = "kgen_console";
@@ -82,11 +82,11 @@ impl FromRequestParts<AppState> for Console {
 impl Console {
     /// The game `client_id` if this operator may see it; 404 otherwise, exactly
     /// like a game that does not exist.
-    pub async fn game(&self, state: &AppState, client_id: &str) -> ApiResult<ClientRow> {
+    pub async fn game(&self, state: &AppState, client_id: &str) -> ApiResult<Client> {
         if !self.0.may_see(client_id) {
             return Err(Error::NotFound.into());
         }
-        crate::storage::clients::find_client(state.db.reader(), client_id)
+        crate::domain::clients::find_client(&state.db, client_id)
             .await?
             .ok_or_else(|| Error::NotFound.into())
     }

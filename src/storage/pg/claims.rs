@@ -3,7 +3,7 @@
 use super::super::claims::{ClaimHistory, ClaimRow};
 use super::super::events::EventRow;
 use super::super::idempotency::IdempotencyRow;
-use super::super::ledger::WalletEntryRow;
+use super::super::ledger::{AccountKind, TransferKind, WalletEntryRow};
 use super::super::Tx;
 
 /// What a claim reads under its gamer's lock.
@@ -132,11 +132,11 @@ pub struct ClaimWrite<'a> {
     /// The issuing shard debited.
     pub issuing_shard: i64,
     /// The wallet bucket credited (EARNED or BONUS).
-    pub bucket: &'static str,
+    pub bucket: AccountKind,
     /// The history line (its addresses are the accounts').
     pub entry: &'a WalletEntryRow,
     /// The transfer's kind.
-    pub transfer_kind: &'static str,
+    pub transfer_kind: TransferKind,
     /// The idempotency key, its request fingerprint and answer status.
     pub key: Option<(&'a str, &'a str, i64)>,
 }
@@ -220,13 +220,13 @@ pub async fn write_claim(
         .bind(claim.trace_watermark)
         .bind(claim.created_at)
         .bind(write.issuing_shard)
-        .bind(write.bucket)
-        .bind(write.transfer_kind)
-        .bind(&entry.kind)
-        .bind(&entry.direction)
+        .bind(write.bucket.as_str())
+        .bind(write.transfer_kind.as_str())
+        .bind(entry.kind.as_str())
+        .bind(entry.direction.as_str())
         .bind(&entry.name)
         .bind(&entry.description)
-        .bind(&entry.sync_status)
+        .bind(entry.sync_status.as_str())
         .bind(key)
         .bind(fingerprint)
         .bind(status)

@@ -1,18 +1,16 @@
-//! A session start on SQLite: the same steps as `sessions::write_session`, run as
+//! A session start on SQLite: the same steps as `super::write_session`, run as
 //! one job of the group-commit writer (`storage::lite`), inside the savepoint the
 //! writer gives it. The writer is the only one that creates gamers, so the gamer
 //! found or inserted here cannot be raced by another session start.
 
 use rusqlite::Connection;
 
-use super::address::{AddressDeriver, Branch};
-use super::sessions::{
-    nanos, welcome_data, welcome_entry, welcome_transfer, Profile, TokenTtls, WrittenSession,
-};
-use super::webhooks::{announce_on_writer, EventType};
-use super::Result;
-use crate::storage::clients::ClientRow;
-use crate::storage::lite::claims::{insert_wallet_entry, post_transfer};
+use super::{nanos, welcome_bonus, welcome_data, Profile, TokenTtls, WrittenSession};
+use crate::domain::address::{AddressDeriver, Branch};
+use crate::domain::clients::Client;
+use crate::domain::ledger;
+use crate::domain::webhooks::{announce_on_writer, EventType};
+use crate::domain::Result;
 use crate::storage::lite::sessions as lite;
 use crate::storage::now_nanos;
 
@@ -24,7 +22,7 @@ pub(crate) struct SessionJob {
     /// The refresh token's lifetime.
     pub ttls: TokenTtls,
     /// The game.
-    pub client: ClientRow,
+    pub client: Client,
     /// The game's user id.
     pub user_id: String,
     /// The profile fields this session sends.
@@ -64,7 +62,7 @@ impl SessionJob {
         Ok((gamer, profile, is_new_user, now, bonus))
     }
 
-    /// See `sessions::create_wallet`.
+    /// See `super::create_wallet`.
     fn create_wallet(&self, conn: &Connection, gamer_id: i64, now: i64) -> Result<i64> {
         let client = &self.client;
         let address = self.addresses.address(Branch::Gamer, gamer_id)?;
@@ -74,10 +72,10 @@ impl SessionJob {
             return Ok(0);
         }
         let uid = uuid::Uuid::new_v4().to_string();
-        let sides = post_transfer(conn, &welcome_transfer(client, gamer_id, &uid, now))?
-            .ok_or_else(|| anyhow::anyhow!("issuing accounts are never refused a debit"))?;
+        if !ledger::post_on_writer(conn, &welcome_bonus(client, gamer_id, &uid, now))? {
+            return Err(anyhow::anyhow!("issuing accounts are never refused a debit").into());
+        }
         let data = welcome_data(client, &self.user_id, &uid, &address);
-        insert_wallet_entry(conn, &welcome_entry(client, gamer_id, uid, sides, now))?;
         announce_on_writer(conn, &client.id, EventType::WelcomeBonusGranted, data, now)?;
         Ok(client.welcome_bonus)
     }

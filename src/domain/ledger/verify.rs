@@ -1,7 +1,5 @@
-//! The KCash ledger: every invariant stated once, in [`verify`], which both
-//! `kgen-loyalty ledger verify` and the tests call. The operations that move KCash
-//! (welcome bonus, claim, withdraw, settle) live with their areas and write through
-//! `storage::ledger::post_transfer`, inside one database transaction each.
+//! Every ledger invariant stated once, in [`verify`], which both `kgen-loyalty
+//! ledger verify` and the tests call.
 
 use std::fmt;
 
