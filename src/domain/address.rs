@@ -27,6 +27,10 @@ pub enum Branch {
 #[derive(Clone)]
 pub struct AddressDeriver {
     branches: [XPub; 3],
+    /// `m/<branch>/0` of each branch: the parent of every id below 2^31, kept so
+    /// that an address costs one child derivation (an elliptic-curve multiplication)
+    /// instead of two.
+    first_parents: [XPub; 3],
 }
 
 impl std::fmt::Debug for AddressDeriver {
@@ -51,8 +55,18 @@ impl AddressDeriver {
         let child = |index: u32| -> anyhow::Result<XPub> {
             Ok(root.derive_child(ChildNumber::new(index, false)?)?)
         };
+        let branches = [child(0)?, child(1)?, child(2)?];
+        let first = |branch: &XPub| -> anyhow::Result<XPub> {
+            Ok(branch.derive_child(ChildNumber::new(0, false)?)?)
+        };
+        let first_parents = [
+            first(&branches[0])?,
+            first(&branches[1])?,
+            first(&branches[2])?,
+        ];
         Ok(AddressDeriver {
-            branches: [child(0)?, child(1)?, child(2)?],
+            branches,
+            first_parents,
         })
     }
 
@@ -61,9 +75,11 @@ impl AddressDeriver {
         let id = u64::try_from(id).map_err(|_| anyhow::anyhow!("negative address index"))?;
         let high = u32::try_from(id >> 31)?;
         let low = (id & 0x7fff_ffff) as u32;
-        let key = self.branches[branch as usize]
-            .derive_child(ChildNumber::new(high, false)?)?
-            .derive_child(ChildNumber::new(low, false)?)?;
+        let parent = match high {
+            0 => self.first_parents[branch as usize].clone(),
+            _ => self.branches[branch as usize].derive_child(ChildNumber::new(high, false)?)?,
+        };
+        let key = parent.derive_child(ChildNumber::new(low, false)?)?;
         let point = key.public_key().to_encoded_point(false);
         Ok(checksum_address(
             &Keccak256::digest(&point.as_bytes()[1..])[12..],
@@ -139,6 +155,40 @@ mod tests {
             a,
             "derived addresses are EIP-55 cased"
         );
+    }
+
+    #[test]
+    fn the_kept_parent_gives_the_same_addresses_as_the_full_path() {
+        let xpub = generate_xpub();
+        let deriver = AddressDeriver::new(&xpub).unwrap();
+        let root = XPub::from_str(&xpub).unwrap();
+        let full_path = |branch: u32, id: u64| {
+            let mut key = root.clone();
+            for index in [
+                branch,
+                u32::try_from(id >> 31).unwrap(),
+                (id & 0x7fff_ffff) as u32,
+            ] {
+                key = key
+                    .derive_child(ChildNumber::new(index, false).unwrap())
+                    .unwrap();
+            }
+            let point = key.public_key().to_encoded_point(false);
+            checksum_address(&Keccak256::digest(&point.as_bytes()[1..])[12..])
+        };
+        for id in [1_u64, 7, 0x7fff_ffff, 0x8000_0000, 0x8000_0005] {
+            let signed = i64::try_from(id).unwrap();
+            assert_eq!(
+                deriver.address(Branch::Gamer, signed).unwrap(),
+                full_path(1, id),
+                "id {id}"
+            );
+            assert_eq!(
+                deriver.address(Branch::Kgen, signed).unwrap(),
+                full_path(2, id),
+                "id {id}"
+            );
+        }
     }
 
     #[test]
