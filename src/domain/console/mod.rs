@@ -8,3 +8,4 @@ pub mod auth;
 pub mod gamers;
 pub mod operators;
 pub mod stats;
+pub mod withdrawals;

@@ -8,13 +8,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{Console, PathParams};
+use crate::domain::console::withdrawals;
 use crate::domain::console::{audit, stats};
+use crate::domain::ledger::SyncStatus;
 use crate::domain::time::rfc3339;
 use crate::domain::Error;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{parse_limit, Query};
 use crate::state::AppState;
-use crate::storage::console::reads::{self, WithdrawalListRow};
 use crate::storage::console::AuditScope;
 
 /// The routes of this area.
@@ -86,48 +87,38 @@ pub async fn list_console_withdrawals(
 ) -> ApiResult<axum::Json<ConsoleWithdrawalsResponse>> {
     let games: Vec<String> = match params.client_id.as_deref().filter(|c| !c.is_empty()) {
         Some(client_id) => vec![console.game(&state, client_id).await?.id],
-        None if console.0.is_platform_admin() => reads::all_clients(state.db.reader())
+        None if console.0.is_platform_admin() => crate::domain::clients::all_clients(&state.db)
             .await?
             .into_iter()
             .map(|c| c.id)
             .collect(),
         None => console.0.clients.clone(),
     };
-    let status = params.status.as_deref().filter(|s| !s.is_empty());
-    if !matches!(status, None | Some("PENDING" | "COMPLETED" | "FAILED")) {
-        return Err(ApiError::BadRequest(
-            "status must be PENDING, COMPLETED or FAILED".to_owned(),
-        ));
-    }
+    let status = match params.status.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(text) => Some(SyncStatus::parse(text).ok_or_else(|| {
+            ApiError::BadRequest("status must be PENDING, COMPLETED or FAILED".to_owned())
+        })?),
+    };
     let limit = parse_limit(params.limit.as_deref())?;
-    let scope = format!(
-        "console-withdrawals|{}|{}",
-        games.join(","),
-        status.unwrap_or("")
-    );
-    let before = state.keys.cursors.start(&scope, params.cursor.as_deref())?;
-    let mut rows: Vec<WithdrawalListRow> = Vec::new();
-    for client_id in &games {
-        rows.extend(
-            reads::list_withdrawals(state.db.reader(), client_id, status, before, limit + 1)
-                .await?,
-        );
-    }
-    rows.sort_by_key(|row| std::cmp::Reverse(row.created_at));
-    rows.truncate(limit as usize + 1);
-    let (rows, cursor) = state
-        .keys
-        .cursors
-        .finish_page(&scope, rows, limit, |row| row.created_at);
+    let (rows, cursor) = withdrawals::list(
+        &state.db,
+        &state.keys.cursors,
+        &games,
+        status,
+        limit,
+        params.cursor.as_deref(),
+    )
+    .await?;
     let now = crate::storage::now_nanos();
     let withdrawals = rows
         .into_iter()
         .map(|row| ConsoleWithdrawal {
             client_id: row.client_id,
             user_id: row.user_id,
-            uid: row.id,
+            uid: row.uid,
             amount: row.amount,
-            sync_status: row.status,
+            sync_status: row.status.to_string(),
             created_at: rfc3339(row.created_at),
             age_seconds: (now - row.created_at).max(0) / 1_000_000_000,
         })
