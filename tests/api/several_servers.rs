@@ -38,6 +38,12 @@ fn settings(config: &mut Config) {
     config.rate_limit_gamer_burst = 1_000_000;
 }
 
+fn webhooks(config: &mut Config) {
+    settings(config);
+    config.webhook_allow_http = true;
+    config.webhook_allow_private = true;
+}
+
 /// Two servers on one fresh PostgreSQL database; `None` on SQLite.
 async fn two_servers() -> Option<(TestApp, TestApp)> {
     let first = spawn_app_with(settings).await;
@@ -81,6 +87,21 @@ async fn refused_within_cache_lifetime(app: &TestApp, token: &str, since: Instan
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The key ids `/.well-known/jwks.json` of `app` lists, sorted.
+async fn published_kids(app: &TestApp) -> Vec<String> {
+    let answer = app
+        .send(app.request(Method::GET, "/.well-known/jwks.json"))
+        .await;
+    let mut kids: Vec<String> = answer.body["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|key| key["kid"].as_str().unwrap().to_owned())
+        .collect();
+    kids.sort();
+    kids
 }
 
 fn kid_of(token: &str) -> String {
@@ -180,21 +201,7 @@ async fn keys_rotated_by_the_cli_sign_on_both_servers_at_once_and_old_tokens_sta
             );
         }
     }
-    let jwks = |app: &TestApp| {
-        let request = app.request(Method::GET, "/.well-known/jwks.json");
-        async move {
-            let answer = app.send(request).await;
-            let mut kids: Vec<String> = answer.body["keys"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|key| key["kid"].as_str().unwrap().to_owned())
-                .collect();
-            kids.sort();
-            kids
-        }
-    };
-    let (published_a, published_b) = (jwks(&a).await, jwks(&b).await);
+    let (published_a, published_b) = (published_kids(&a).await, published_kids(&b).await);
     assert_eq!(published_a.len(), 2, "current and previous store keys");
     assert_eq!(published_a, published_b);
 }
@@ -270,15 +277,27 @@ async fn two_settlement_workers_settle_each_withdrawal_exactly_once() {
     if !url.starts_with("postgres") {
         return;
     }
-    let a = spawn_app_custom(url.clone(), dir, settings, with_settler(settler.clone())).await;
+    let a = spawn_app_custom(url.clone(), dir, webhooks, with_settler(settler.clone())).await;
     let b = spawn_app_custom(
         url,
         tempfile::tempdir().unwrap(),
-        settings,
+        webhooks,
         with_settler(settler.clone()),
     )
     .await;
     let client = a.create_client_with(500, 100).await;
+    // An endpoint makes every settlement write its `withdrawal.*` event to the
+    // outbox, in the settlement's transaction: one event per settlement recorded.
+    // Nothing listens on port 9; its deliveries just fail.
+    let endpoint = a
+        .s2s(
+            &client,
+            Method::POST,
+            "/s2s/webhooks",
+            Some(json!({"url": "http://127.0.0.1:9/kgen", "eventTypes": ["withdrawal.completed", "withdrawal.failed"]})),
+        )
+        .await;
+    assert_eq!(endpoint.status, 201, "{:?}", endpoint.body);
     let gamers = 40;
     let mut tokens = Vec::new();
     for i in 0..gamers {
