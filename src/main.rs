@@ -65,7 +65,12 @@ struct Cli {
     /// PostgreSQL behind a transaction-pooling PgBouncer: a URL of the same
     /// database that reaches PostgreSQL directly, for the wallet-change LISTEN and
     /// the migrations (default: the database URL).
-    #[arg(long, global = true, env = "KGEN_DB_DIRECT_URL", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "KGEN_DB_DIRECT_URL",
+        hide_env_values = true
+    )]
     db_direct_url: Option<String>,
 
     #[command(subcommand)]

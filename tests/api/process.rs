@@ -33,8 +33,7 @@ pub fn run_cli(database_url: &str, args: &[&str]) -> (bool, String, String) {
         if let Some(direct_url) = crate::helpers::direct_url(database_url) {
             command.env("KGEN_DB_DIRECT_URL", direct_url);
         }
-        let output = command.output()
-            .expect("running kgen-loyalty");
+        let output = command.output().expect("running kgen-loyalty");
         let stderr = String::from_utf8(output.stderr).unwrap();
         if !output.status.success() && stderr.contains("busy") && attempt < 12 {
             std::thread::sleep(Duration::from_millis(500));

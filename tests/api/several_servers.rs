@@ -132,9 +132,7 @@ async fn a_refresh_token_reused_on_one_server_revokes_the_session_on_the_other()
         .assert_error(401, "UN_AUTHORIZED");
     let reused_at = Instant::now();
 
-    a.balance(&access)
-        .await
-        .assert_error(401, "UN_AUTHORIZED");
+    a.balance(&access).await.assert_error(401, "UN_AUTHORIZED");
     refresh(&b, &rotated.str("refresh_token"))
         .await
         .assert_error(401, "UN_AUTHORIZED");
@@ -166,7 +164,11 @@ async fn a_console_revocation_on_one_server_stops_the_gamers_tokens_on_the_other
         .await
         .assert_error(401, "UN_AUTHORIZED");
     refused_within_cache_lifetime(&b, &bob.str("access_token"), revoked_at).await;
-    assert_eq!(b.balance(&carol).await.status, 200, "other gamers unaffected");
+    assert_eq!(
+        b.balance(&carol).await.status,
+        200,
+        "other gamers unaffected"
+    );
     let later = b.login(&game, "bob").await;
     assert_eq!(a.balance(&later).await.status, 200, "later sessions work");
 }
@@ -362,7 +364,11 @@ async fn two_settlement_workers_settle_each_withdrawal_exactly_once() {
         .fetch_one(a.db.reader())
         .await
         .unwrap();
-        assert_eq!(returns, i64::from(failed), "withdrawal {uid}: funds returned");
+        assert_eq!(
+            returns,
+            i64::from(failed),
+            "withdrawal {uid}: funds returned"
+        );
     }
     for token in &tokens {
         let balance = a.balance(token).await.body;
@@ -449,7 +455,11 @@ async fn claim_limits_cooldowns_and_budgets_hold_exactly_over_two_servers() {
     assert!(limit
         .iter()
         .all(|(s, c)| *s == 201 || c == "CLAIM_LIMIT_REACHED"));
-    assert_eq!(granted(&cooldown), 1, "one claim per cooldown: {cooldown:?}");
+    assert_eq!(
+        granted(&cooldown),
+        1,
+        "one claim per cooldown: {cooldown:?}"
+    );
     assert!(cooldown
         .iter()
         .all(|(s, c)| *s == 201 || c == "CLAIM_COOLDOWN"));
