@@ -73,10 +73,13 @@ async fn prepare(
         conn.write_sync();
     } else {
         conn.inner.stream.write_msg(message::Flush)?;
+        conn.inner.unsynced = true;
     }
     conn.inner.stream.flush().await?;
 
     let received = recv_prepared(conn, metadata, persistent).await;
+    // Bind, Execute and Sync follow without a real await in between (`run`).
+    conn.inner.unsynced = false;
     if received.is_err() && !persistent {
         // After an error the server skips everything up to a Sync: send it, and
         // let the next `wait_until_ready` consume its ReadyForQuery.

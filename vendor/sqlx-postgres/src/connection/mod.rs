@@ -68,6 +68,12 @@ pub struct PgConnectionInner {
     // number of ReadyForQuery messages that we are currently expecting
     pub(crate) pending_ready_for_query_count: usize,
 
+    // PATCH (kgen-loyalty, issue 14): an unnamed statement was parsed before a
+    // Flush and its Bind/Execute/Sync are not written yet. Set only across the
+    // awaits in between: if the future is dropped there, `wait_until_ready` sends
+    // the missing Sync and discards the answers before the next query.
+    pub(crate) unsynced: bool,
+
     // current transaction status
     transaction_status: TransactionStatus,
     pub(crate) transaction_depth: usize,
@@ -83,6 +89,11 @@ impl PgConnection {
 
     // will return when the connection is ready for another query
     pub(crate) async fn wait_until_ready(&mut self) -> Result<(), Error> {
+        if self.inner.unsynced {
+            self.inner.unsynced = false;
+            self.write_sync();
+        }
+
         if !self.inner.stream.write_buffer_mut().is_empty() {
             self.inner.stream.flush().await?;
         }
