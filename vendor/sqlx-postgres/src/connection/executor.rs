@@ -125,8 +125,11 @@ async fn recv_prepared(
         let (columns, column_names) = conn.handle_row_description(rows, persistent).await?;
 
         // ensure that if we did fetch custom data, we wait until we are fully ready before
-        // continuing
-        conn.wait_until_ready().await?;
+        // continuing (PATCH, issue 14: only after a Sync; an unnamed statement
+        // fetched nothing, and this would send the Sync it must not have yet)
+        if persistent {
+            conn.wait_until_ready().await?;
+        }
 
         Arc::new(PgStatementMetadata {
             parameters,
