@@ -146,6 +146,15 @@ impl Db {
             }
             _ => url.to_owned(),
         };
+        if backend == Backend::Postgres && settings.direct_url.is_none() && is_pooled(&url) {
+            anyhow::bail!(
+                "DATABASE_URL turns the statement cache off (statement-cache-capacity=0), as \
+                 behind a transaction-pooling PgBouncer: set KGEN_DB_DIRECT_URL to the same \
+                 database without PgBouncer (the wallet-change LISTEN and the migrations need \
+                 a session of their own; through PgBouncer, cached balances would miss other \
+                 servers' changes)"
+            );
+        }
         let options = AnyConnectOptions::from_str(&url).context("parsing DATABASE_URL")?;
         let pool = |max: u32| {
             AnyPoolOptions::new()
@@ -310,6 +319,16 @@ impl Db {
     }
 }
 
+/// Whether a PostgreSQL URL is set up for a transaction-pooling PgBouncer: its
+/// statement cache is off (README "Running several servers").
+fn is_pooled(url: &str) -> bool {
+    url.split_once('?').is_some_and(|(_, query)| {
+        query
+            .split('&')
+            .any(|pair| pair.replace(' ', "") == "statement-cache-capacity=0")
+    })
+}
+
 /// The file of a `sqlite:` URL (`sqlite://FILE?options` or `sqlite:FILE`).
 fn sqlite_path(url: &str) -> &str {
     let rest = url
@@ -361,6 +380,20 @@ pub fn now_nanos() -> i64 {
 #[cfg(test)]
 mod tests {
     use std::path::Path;
+
+    #[test]
+    fn a_url_without_statement_cache_counts_as_behind_pgbouncer() {
+        assert!(super::is_pooled(
+            "postgres://u@h:6432/db?statement-cache-capacity=0"
+        ));
+        assert!(super::is_pooled(
+            "postgres://u@h/db?sslmode=disable&statement-cache-capacity=0"
+        ));
+        assert!(!super::is_pooled("postgres://u@h/db"));
+        assert!(!super::is_pooled(
+            "postgres://u@h/db?statement-cache-capacity=100"
+        ));
+    }
 
     /// The two migration folders hold the same numbers, and each PostgreSQL file
     /// is its SQLite twin with the one spelling that differs (identity keys).

@@ -17,6 +17,7 @@ use kgen_loyalty::storage::withdrawals::WithdrawalRow;
 use kgen_loyalty::storage::Backend;
 use reqwest::Method;
 use serde_json::{json, Value};
+use sqlx::Connection as _;
 
 use crate::console::{call, operator_session};
 use crate::helpers::{spawn_app_custom, spawn_app_on, spawn_app_with, Answer, TestApp};
@@ -476,4 +477,41 @@ async fn claim_limits_cooldowns_and_budgets_hold_exactly_over_two_servers() {
     let solo: Value = b.balance(&one[0]).await.body;
     assert_eq!(solo["earned_balance"], 40, "3 limited claims + 1 cooled");
     a.assert_ledger_holds().await;
+}
+
+#[tokio::test]
+async fn a_pgbouncer_url_without_a_direct_url_is_refused_before_anything_runs() {
+    let (url, _dir) = crate::helpers::fresh_database_url().await;
+    if !url.starts_with("postgres") {
+        return;
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let pooled = if url.contains("statement-cache-capacity=0") {
+        url.clone()
+    } else {
+        format!("{url}{separator}statement-cache-capacity=0")
+    };
+
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_kgen-loyalty"))
+        .args(["ledger", "verify"])
+        .env("DATABASE_URL", &pooled)
+        .env_remove("KGEN_DB_DIRECT_URL")
+        .output()
+        .expect("running kgen-loyalty");
+
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("KGEN_DB_DIRECT_URL"), "{stderr}");
+    let mut direct = sqlx::PgConnection::connect(
+        &crate::helpers::direct_url(&url).unwrap_or_else(|| url.clone()),
+    )
+    .await
+    .unwrap();
+    let tables: i64 = sqlx::query_scalar(
+        "select count(*) from information_schema.tables where table_schema = 'public'",
+    )
+    .fetch_one(&mut direct)
+    .await
+    .unwrap();
+    assert_eq!(tables, 0, "nothing was migrated");
 }
