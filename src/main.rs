@@ -62,6 +62,17 @@ struct Cli {
     #[arg(long, global = true, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
     database_url: String,
 
+    /// PostgreSQL behind a transaction-pooling PgBouncer: a URL of the same
+    /// database that reaches PostgreSQL directly, for the wallet-change LISTEN and
+    /// the migrations (default: the database URL).
+    #[arg(
+        long,
+        global = true,
+        env = "KGEN_DB_DIRECT_URL",
+        hide_env_values = true
+    )]
+    db_direct_url: Option<String>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -190,6 +201,14 @@ fn init_logging(format: LogFormat, default_filter: &str) {
     }
 }
 
+/// The pools of a CLI command: the defaults, with the direct URL if one is set.
+fn cli_pool_settings(cli: &Cli) -> PoolSettings {
+    PoolSettings {
+        direct_url: cli.db_direct_url.clone(),
+        ..PoolSettings::default()
+    }
+}
+
 async fn open_db(url: &str, settings: &PoolSettings) -> anyhow::Result<Db> {
     let db = Db::connect(url, settings).await?;
     db.migrate().await?;
@@ -210,25 +229,26 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let pool_settings = cli_pool_settings(&cli);
     match cli.command {
         Command::Serve(config) => {
             init_logging(config.log_format, "info,sqlx=warn");
-            serve(&cli.database_url, *config).await?;
+            serve(&cli.database_url, pool_settings.direct_url, *config).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Clients(command) => {
             init_logging(LogFormat::Text, "warn");
-            let db = open_db(&cli.database_url, &PoolSettings::default()).await?;
+            let db = open_db(&cli.database_url, &pool_settings).await?;
             clients_command(&db, command).await
         }
         Command::Operators(command) => {
             init_logging(LogFormat::Text, "warn");
-            let db = open_db(&cli.database_url, &PoolSettings::default()).await?;
+            let db = open_db(&cli.database_url, &pool_settings).await?;
             operators_command(&db, command).await
         }
         Command::Keys(KeysCommand::Rotate) => {
             init_logging(LogFormat::Text, "warn");
-            let db = open_db(&cli.database_url, &PoolSettings::default()).await?;
+            let db = open_db(&cli.database_url, &pool_settings).await?;
             let kid = kgen_loyalty::domain::tokens::rotate_keys(&db).await?;
             cli_audit(&db, "keys.rotate", None, &kid).await?;
             println!("new signing keys are in use: {kid}");
@@ -236,7 +256,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Ledger(LedgerCommand::Verify) => {
             init_logging(LogFormat::Text, "warn");
-            let db = open_db(&cli.database_url, &PoolSettings::default()).await?;
+            let db = open_db(&cli.database_url, &pool_settings).await?;
             let report = kgen_loyalty::domain::ledger::verify(&db).await?;
             print!("{report}");
             kgen_loyalty::storage::console::insert_verification(
@@ -255,10 +275,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn serve(database_url: &str, config: Config) -> anyhow::Result<()> {
+async fn serve(
+    database_url: &str,
+    direct_url: Option<String>,
+    config: Config,
+) -> anyhow::Result<()> {
     let settings = PoolSettings {
         max_connections: config.db_max_connections,
         acquire_timeout: config.db_timeout(),
+        direct_url,
     };
     let db = open_db(database_url, &settings).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)

@@ -8,6 +8,14 @@
 //! through a pool of exactly one connection (`writer`): writers queue in the pool
 //! instead of failing with `SQLITE_BUSY`, and reads use a separate pool. On
 //! PostgreSQL both are the same pool.
+//!
+//! PostgreSQL behind PgBouncer in transaction pooling: a server connection is ours
+//! only inside a transaction, so nothing here may rely on session state between
+//! transactions. Two things do, and use a direct connection instead
+//! ([`PoolSettings::direct_url`]): the LISTEN of wallet changes ([`changes`]) and
+//! the migrations, whose runner holds a session advisory lock. Everything else is
+//! plain statements and transactions; the statement cache is turned off in the
+//! pooled URL (`statement-cache-capacity=0`, README "Running several servers").
 
 pub mod changes;
 pub mod claims;
@@ -35,7 +43,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{Any, AnyPool, Executor, Transaction};
+use sqlx::{Any, AnyPool, Connection as _, Executor, Transaction};
 
 /// A write transaction.
 pub type Tx = Transaction<'static, Any>;
@@ -69,6 +77,11 @@ pub struct PoolSettings {
     pub max_connections: u32,
     /// Wait for a connection at most this long; then the request answers 503.
     pub acquire_timeout: Duration,
+    /// PostgreSQL: a URL of the same database that does not go through a
+    /// transaction-pooling PgBouncer, for what needs a session of its own (the
+    /// wallet-change LISTEN, the migrations' advisory lock). `None`: the database
+    /// URL itself.
+    pub direct_url: Option<String>,
 }
 
 impl Default for PoolSettings {
@@ -76,6 +89,7 @@ impl Default for PoolSettings {
         PoolSettings {
             max_connections: 16,
             acquire_timeout: Duration::from_secs(5),
+            direct_url: None,
         }
     }
 }
@@ -88,8 +102,9 @@ pub struct Db {
     backend: Backend,
     /// Which wallets changed (see [`changes`]).
     changes: Arc<changes::WalletChanges>,
-    /// PostgreSQL only: where to listen for other servers' wallet changes.
-    listen_url: Option<Arc<str>>,
+    /// PostgreSQL only: the session-keeping URL (see [`PoolSettings::direct_url`])
+    /// where the server listens for wallet changes and runs migrations.
+    direct_url: Option<Arc<str>>,
     /// SQLite only: the group-commit writer of claims and sessions.
     lite: Option<lite::LiteWriter>,
     /// PostgreSQL only: the group-commit lanes of claims.
@@ -97,7 +112,7 @@ pub struct Db {
 }
 
 impl std::fmt::Debug for Db {
-    // By hand: the listen URL may carry a password.
+    // By hand: the direct URL may carry a password.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Db")
             .field("backend", &self.backend)
@@ -132,6 +147,15 @@ impl Db {
             }
             _ => url.to_owned(),
         };
+        if backend == Backend::Postgres && settings.direct_url.is_none() && is_pooled(&url) {
+            anyhow::bail!(
+                "DATABASE_URL turns the statement cache off (statement-cache-capacity=0), as \
+                 behind a transaction-pooling PgBouncer: set KGEN_DB_DIRECT_URL to the same \
+                 database without PgBouncer (the wallet-change LISTEN and the migrations need \
+                 a session of their own; through PgBouncer, cached balances would miss other \
+                 servers' changes)"
+            );
+        }
         let options = AnyConnectOptions::from_str(&url).context("parsing DATABASE_URL")?;
         let pool = |max: u32| {
             AnyPoolOptions::new()
@@ -162,7 +186,7 @@ impl Db {
                     reader: pool(settings.max_connections.clamp(1, SQLITE_READERS_MAX)),
                     backend,
                     changes: Arc::new(changes::WalletChanges::new(true)),
-                    listen_url: None,
+                    direct_url: None,
                     lite: Some(lite::LiteWriter::open(sqlite_path(&url), others_writing)?),
                     lanes: None,
                 }
@@ -175,7 +199,7 @@ impl Db {
                     reader: shared,
                     backend,
                     changes: Arc::new(changes::WalletChanges::new(false)),
-                    listen_url: Some(url.into()),
+                    direct_url: Some(settings.direct_url.as_deref().unwrap_or(&url).into()),
                     lite: None,
                     lanes: Some(pg::lanes::Lanes::start(shared_writer, PG_LANES)),
                 }
@@ -195,10 +219,25 @@ impl Db {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
             Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
         };
-        migrator
-            .run(&self.writer)
-            .await
-            .context("running migrations")?;
+        match &self.direct_url {
+            // The runner holds a session advisory lock across its statements:
+            // through a transaction-pooling PgBouncer, its unlock could reach
+            // another server connection and leave the lock held there.
+            Some(direct_url) => {
+                let mut conn = sqlx::AnyConnection::connect(direct_url)
+                    .await
+                    .context("connecting to the direct database URL to migrate")?;
+                migrator
+                    .run(&mut conn)
+                    .await
+                    .context("running migrations")?;
+                conn.close().await.ok();
+            }
+            None => migrator
+                .run(&self.writer)
+                .await
+                .context("running migrations")?,
+        }
         Ok(())
     }
 
@@ -240,7 +279,7 @@ impl Db {
     /// On PostgreSQL, the task that follows other servers' wallet changes (run it
     /// for as long as wallet reads are cached); `None` on SQLite.
     pub fn follow_wallet_changes(&self) -> Option<impl std::future::Future<Output = ()> + 'static> {
-        let url = self.listen_url.clone()?;
+        let url = self.direct_url.clone()?;
         Some(changes::follow_postgres(url, Arc::clone(&self.changes)))
     }
 
@@ -279,6 +318,16 @@ impl Db {
         self.writer.close().await;
         self.reader.close().await;
     }
+}
+
+/// Whether a PostgreSQL URL is set up for a transaction-pooling PgBouncer: its
+/// statement cache is off (README "Running several servers").
+fn is_pooled(url: &str) -> bool {
+    url.split_once('?').is_some_and(|(_, query)| {
+        query
+            .split('&')
+            .any(|pair| pair.replace(' ', "") == "statement-cache-capacity=0")
+    })
 }
 
 /// The file of a `sqlite:` URL (`sqlite://FILE?options` or `sqlite:FILE`).
@@ -332,6 +381,20 @@ pub fn now_nanos() -> i64 {
 #[cfg(test)]
 mod tests {
     use std::path::Path;
+
+    #[test]
+    fn a_url_without_statement_cache_counts_as_behind_pgbouncer() {
+        assert!(super::is_pooled(
+            "postgres://u@h:6432/db?statement-cache-capacity=0"
+        ));
+        assert!(super::is_pooled(
+            "postgres://u@h/db?sslmode=disable&statement-cache-capacity=0"
+        ));
+        assert!(!super::is_pooled("postgres://u@h/db"));
+        assert!(!super::is_pooled(
+            "postgres://u@h/db?statement-cache-capacity=100"
+        ));
+    }
 
     /// The two migration folders hold the same numbers, and each PostgreSQL file
     /// is its SQLite twin with the one spelling that differs (identity keys).

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kgen_loyalty::domain::secrets::ServerKeys;
-use kgen_loyalty::storage::{Db, PoolSettings};
+use kgen_loyalty::storage::Db;
 use rand::Rng;
 use serde_json::{json, Value};
 
@@ -145,7 +145,7 @@ async fn link_every_other_gamer(db: &Db) {
 async fn sigkill_at_random_moments_loses_no_acknowledged_write() {
     let (database_url, _dir) = fresh_database_url().await;
     let (event, tokens) = setup(&database_url).await;
-    let db = Db::connect(&database_url, &PoolSettings::default())
+    let db = Db::connect(&database_url, &crate::helpers::pool_settings(&database_url))
         .await
         .unwrap();
     link_every_other_gamer(&db).await;

@@ -4,6 +4,12 @@
 //! Backend: a fresh SQLite file in a temp dir by default; with
 //! `KGEN_TEST_POSTGRES_URL=postgres://…` set, a fresh PostgreSQL database per test
 //! (created on that server), so the same suite runs against both.
+//!
+//! Behind PgBouncer (`scripts/pgbouncer-test`): `KGEN_TEST_POSTGRES_URL` names
+//! the PgBouncer that the servers under test connect through, and
+//! `KGEN_TEST_POSTGRES_ADMIN_URL` the PostgreSQL behind it, where each test's
+//! database is created and where each server keeps its direct connection
+//! (`KGEN_DB_DIRECT_URL`: the wallet-change LISTEN and the migrations).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -24,25 +30,64 @@ use tokio::sync::oneshot;
 /// The environment variable that switches the suite to PostgreSQL.
 pub const POSTGRES_ENV: &str = "KGEN_TEST_POSTGRES_URL";
 
+/// The environment variable naming the PostgreSQL server itself when
+/// `KGEN_TEST_POSTGRES_URL` is a PgBouncer in front of it.
+pub const POSTGRES_ADMIN_ENV: &str = "KGEN_TEST_POSTGRES_ADMIN_URL";
+
+fn env_url(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|url| !url.is_empty())
+}
+
+/// `base` with its database name replaced by `database_url`'s.
+fn with_database_of(base: &str, database_url: &str) -> String {
+    let name = url::Url::parse(database_url)
+        .expect("a PostgreSQL test database URL is a URL")
+        .path()
+        .to_owned();
+    let mut url = url::Url::parse(base).expect("the admin URL is a URL");
+    url.set_path(&name);
+    url.to_string()
+}
+
+/// The direct URL of a test database when the servers reach it through
+/// PgBouncer (`KGEN_DB_DIRECT_URL` of the server); `None` otherwise.
+pub fn direct_url(database_url: &str) -> Option<String> {
+    if !database_url.starts_with("postgres") {
+        return None;
+    }
+    env_url(POSTGRES_ADMIN_ENV).map(|admin| with_database_of(&admin, database_url))
+}
+
+/// The pool settings of a test server on `database_url`: the defaults, with the
+/// direct URL when behind PgBouncer.
+pub fn pool_settings(database_url: &str) -> PoolSettings {
+    PoolSettings {
+        direct_url: direct_url(database_url),
+        ..PoolSettings::default()
+    }
+}
+
 /// A fresh, empty database URL for one test, and the temp dir that holds it.
 pub async fn fresh_database_url() -> (String, TempDir) {
     let dir = tempfile::tempdir().expect("creating a temp dir");
-    match std::env::var(POSTGRES_ENV) {
-        Ok(admin_url) if !admin_url.is_empty() => {
+    match env_url(POSTGRES_ENV) {
+        Some(server_url) => {
             let name = format!("kgen_test_{}", uuid::Uuid::new_v4().simple());
+            // Created directly on PostgreSQL: PgBouncer serves existing databases.
+            let admin_url = env_url(POSTGRES_ADMIN_ENV).unwrap_or_else(|| server_url.clone());
             let mut admin = sqlx::PgConnection::connect(&admin_url)
                 .await
-                .expect("connecting to KGEN_TEST_POSTGRES_URL");
+                .expect("connecting to the test PostgreSQL");
             sqlx::query(&format!("create database {name}"))
                 .execute(&mut admin)
                 .await
                 .expect("creating a test database");
             admin.close().await.ok();
-            let mut url = url::Url::parse(&admin_url).expect("KGEN_TEST_POSTGRES_URL is a URL");
+            let mut url = url::Url::parse(&server_url).expect("KGEN_TEST_POSTGRES_URL is a URL");
             url.set_path(&name);
             (url.to_string(), dir)
         }
-        _ => {
+        None => {
             let path = dir.path().join("test.db");
             (format!("sqlite://{}?mode=rwc", path.display()), dir)
         }
@@ -165,7 +210,7 @@ pub async fn spawn_app_custom(
     let mut config = Config::defaults();
     config.settlement_interval_ms = 50;
     configure(&mut config);
-    let db = Db::connect(&database_url, &PoolSettings::default())
+    let db = Db::connect(&database_url, &pool_settings(&database_url))
         .await
         .expect("connecting to the test database");
     db.migrate().await.expect("migrating the test database");

@@ -19,6 +19,7 @@ mod otp_sends;
 mod outage;
 mod process;
 mod sessions;
+mod several_servers;
 mod sms_receiver;
 mod store;
 mod tokens;

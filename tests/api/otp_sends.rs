@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use kgen_loyalty::app::AppState;
 use kgen_loyalty::config::{Config, SmsMode};
-use kgen_loyalty::storage::{Db, PoolSettings};
+use kgen_loyalty::storage::Db;
 use serde_json::json;
 
 use crate::helpers::{concurrently, fresh_database_url, Answer};
@@ -254,7 +254,7 @@ async fn concurrent_registers_for_one_phone_send_once_inside_the_cooldown() {
 #[tokio::test]
 async fn webhook_delivery_without_a_url_refuses_to_start() {
     let (database_url, _dir) = fresh_database_url().await;
-    let db = Db::connect(&database_url, &PoolSettings::default())
+    let db = Db::connect(&database_url, &crate::helpers::pool_settings(&database_url))
         .await
         .unwrap();
     db.migrate().await.unwrap();

@@ -205,9 +205,12 @@ async fn a_database_outage_answers_503_quickly_and_recovers_by_itself() {
         statuses.iter().filter(|&&s| s == 201).count() > 2,
         "claims succeeded around the outage"
     );
-    let db = kgen_loyalty::storage::Db::connect(&database_url, &Default::default())
-        .await
-        .unwrap();
+    let db = kgen_loyalty::storage::Db::connect(
+        &database_url,
+        &crate::helpers::pool_settings(&database_url),
+    )
+    .await
+    .unwrap();
     assert_claims_recorded(&db, &acknowledged).await;
     let report = kgen_loyalty::domain::ledger::verify(&db).await.unwrap();
     assert!(report.holds(), "{report}");

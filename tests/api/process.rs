@@ -25,12 +25,15 @@ fn free_port() -> u16 {
 /// database is busy; retry" (exit 1): an operator retries, and so does this.
 pub fn run_cli(database_url: &str, args: &[&str]) -> (bool, String, String) {
     for attempt in 1.. {
-        let output = Command::new(env!("CARGO_BIN_EXE_kgen-loyalty"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_kgen-loyalty"));
+        command
             .args(args)
             .env("DATABASE_URL", database_url)
-            .env_remove("KGEN_WALLET_XPUB")
-            .output()
-            .expect("running kgen-loyalty");
+            .env_remove("KGEN_WALLET_XPUB");
+        if let Some(direct_url) = crate::helpers::direct_url(database_url) {
+            command.env("KGEN_DB_DIRECT_URL", direct_url);
+        }
+        let output = command.output().expect("running kgen-loyalty");
         let stderr = String::from_utf8(output.stderr).unwrap();
         if !output.status.success() && stderr.contains("busy") && attempt < 12 {
             std::thread::sleep(Duration::from_millis(500));
@@ -70,6 +73,9 @@ pub async fn start_server(database_url: &str, extra_env: &[(&str, &str)]) -> Ser
         .env_remove("KGEN_WALLET_XPUB")
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
+    if let Some(direct_url) = crate::helpers::direct_url(database_url) {
+        command.env("KGEN_DB_DIRECT_URL", direct_url);
+    }
     for (key, value) in extra_env {
         command.env(key, value);
     }

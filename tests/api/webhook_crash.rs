@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kgen_loyalty::storage::{Db, PoolSettings};
+use kgen_loyalty::storage::Db;
 use rand::Rng;
 use serde_json::{json, Value};
 
@@ -170,7 +170,7 @@ async fn sigkill_during_claims_delivers_every_committed_claim_once_per_webhook_i
     }
 
     // A last server delivers what is left (leases of killed servers expire).
-    let db = Db::connect(&database_url, &PoolSettings::default())
+    let db = Db::connect(&database_url, &crate::helpers::pool_settings(&database_url))
         .await
         .unwrap();
     let committed: HashSet<String> = sqlx::query_scalar::<_, String>("select id from claims")
