@@ -137,6 +137,10 @@ impl Db {
                 .max_connections(max)
                 .min_connections(0)
                 .acquire_timeout(settings.acquire_timeout)
+                // A pooled connection is checked with a round trip before use, so one
+                // that died in a failover (cut by HAProxy, or its server gone) is
+                // dropped and replaced instead of failing the request.
+                .test_before_acquire(true)
                 .after_connect(move |conn, _meta| {
                     Box::pin(async move {
                         if backend == Backend::Sqlite {
@@ -176,7 +180,11 @@ impl Db {
                     changes: Arc::new(changes::WalletChanges::new(false)),
                     listen_url: Some(url.into()),
                     lite: None,
-                    lanes: Some(pg::lanes::Lanes::start(shared_writer, PG_LANES)),
+                    lanes: Some(pg::lanes::Lanes::start(
+                        shared_writer,
+                        PG_LANES,
+                        settings.acquire_timeout,
+                    )),
                 }
             }
         };
@@ -314,8 +322,13 @@ pub fn is_unavailable(error: &sqlx::Error) -> bool {
         sqlx::Error::Database(db) => {
             let code = db.code().unwrap_or_default();
             // PostgreSQL: connection exceptions (08…), shutdown (57P0…), too many
-            // connections (53300), cannot connect now (57P03).
-            code.starts_with("08") || code.starts_with("57P") || code == "53300"
+            // connections (53300), cannot connect now (57P03), and a write reaching
+            // a node that is no longer the primary (25006, read-only transaction:
+            // a connection opened just before a failover or demotion).
+            code.starts_with("08")
+                || code.starts_with("57P")
+                || code == "53300"
+                || code == "25006"
         }
         _ => false,
     }
