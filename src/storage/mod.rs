@@ -263,17 +263,17 @@ impl Db {
     }
 
     /// PostgreSQL: begins a transaction that holds the gamer's row lock (what
-    /// serialises one gamer's claims and withdrawals), in the round trip of the
-    /// `BEGIN` itself. Statements after it take their snapshots after the lock, so
-    /// they see every write of the gamer's previous transaction.
+    /// serialises one gamer's claims and withdrawals). Statements after it take
+    /// their snapshots after the lock, so they see every write of the gamer's
+    /// previous transaction.
     pub async fn begin_locking_gamer(&self, gamer_id: i64) -> Result<Tx, sqlx::Error> {
         debug_assert_eq!(self.backend, Backend::Postgres);
         // An integer formatted into the text: nothing to escape.
-        self.writer
-            .begin_with(format!(
-                "begin; select 1 from gamers where id = {gamer_id} for no key update"
-            ))
-            .await
+        begin_then(
+            &self.writer,
+            format!("select 1 from gamers where id = {gamer_id} for no key update"),
+        )
+        .await
     }
 
     /// Whether the database answers a trivial query.
@@ -286,6 +286,32 @@ impl Db {
         self.writer.close().await;
         self.reader.close().await;
     }
+}
+
+/// Begins a transaction, then runs `statement` in it (a lock), in two round trips.
+///
+/// Not as one `begin; …` string given to `begin_with`: when the statement after
+/// `begin` fails (25006 on a node that stopped being the primary, a lock error),
+/// sqlx counts no transaction and so never rolls it back, and the connection goes
+/// back to the pool inside an aborted transaction, failing every later use
+/// ("current transaction is aborted", seen in the failover test). Here the failed
+/// statement drops a real `Transaction`, which rolls back.
+pub fn begin_then(
+    pool: &AnyPool,
+    statement: String,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Tx, sqlx::Error>> + Send>> {
+    let pool = pool.clone();
+    // Boxed as `Send` by name: the lanes spawn this future, and the compiler cannot
+    // prove an `async fn` borrowing the transaction's connection `Send` for them.
+    Box::pin(async move {
+        let mut tx = pool.begin().await?;
+        // Not kept as a prepared statement: the text differs with every id list.
+        sqlx::query(&statement)
+            .persistent(false)
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    })
 }
 
 /// The file of a `sqlite:` URL (`sqlite://FILE?options` or `sqlite:FILE`).

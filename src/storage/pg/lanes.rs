@@ -3,7 +3,8 @@
 //! commits once. One job alone is not held back waiting for company: a lane starts
 //! as soon as it has anything, and a batch is whatever arrived meanwhile.
 //!
-//! A batch begins by locking every gamer it touches, in id order, and runs its jobs
+//! A batch begins by locking every gamer it touches, in id order (`BEGIN`, then
+//! the locks: see `storage::begin_then`), and runs its jobs
 //! in that order, so two batches (of this server or another) take gamer locks in
 //! the same order. A job's refusal writes nothing (see `storage::pg::claims`), so
 //! it needs no savepoint. A statement that fails aborts the transaction: the batch
@@ -180,7 +181,7 @@ async fn run_lane(pool: AnyPool, mut jobs: mpsc::Receiver<Queued>, shared: Arc<S
 async fn run_batch(pool: &AnyPool, mut batch: Vec<Box<dyn BatchJob>>, shared: &Shared) {
     // Stable: one gamer's jobs keep their order.
     batch.sort_by_key(|job| job.gamer_id());
-    let mut tx = match pool.begin_with(begin_locking(&batch)).await {
+    let mut tx = match crate::storage::begin_then(pool, lock_gamers(&batch)).await {
         Ok(tx) => tx,
         Err(error) => return answer_failed(batch, &error),
     };
@@ -222,11 +223,11 @@ fn answer_failed(batch: Vec<Box<dyn BatchJob>>, error: &sqlx::Error) {
     batch.into_iter().for_each(|job| job.failed(error));
 }
 
-/// `BEGIN` and the gamer locks of a batch, in one round trip. Integers formatted
+/// The gamer locks of a batch, taken first in its transaction. Integers formatted
 /// into the text: nothing to escape.
-fn begin_locking(batch: &[Box<dyn BatchJob>]) -> String {
+fn lock_gamers(batch: &[Box<dyn BatchJob>]) -> String {
     let gamers: BTreeSet<i64> = batch.iter().map(|job| job.gamer_id()).collect();
-    let mut sql = String::from("begin; select 1 from gamers where id in (");
+    let mut sql = String::from("select 1 from gamers where id in (");
     for (position, gamer) in gamers.iter().enumerate() {
         let separator = if position == 0 { "" } else { "," };
         let _ = write!(sql, "{separator}{gamer}");
