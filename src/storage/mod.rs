@@ -351,10 +351,7 @@ pub fn is_unavailable(error: &sqlx::Error) -> bool {
             // connections (53300), cannot connect now (57P03), and a write reaching
             // a node that is no longer the primary (25006, read-only transaction:
             // a connection opened just before a failover or demotion).
-            code.starts_with("08")
-                || code.starts_with("57P")
-                || code == "53300"
-                || code == "25006"
+            code.starts_with("08") || code.starts_with("57P") || code == "53300" || code == "25006"
         }
         _ => false,
     }
