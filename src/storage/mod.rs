@@ -162,6 +162,10 @@ impl Db {
                 .max_connections(max)
                 .min_connections(0)
                 .acquire_timeout(settings.acquire_timeout)
+                // A pooled connection is checked with a round trip before use, so one
+                // that died in a failover (cut by HAProxy, or its server gone) is
+                // dropped and replaced instead of failing the request.
+                .test_before_acquire(true)
                 .after_connect(move |conn, _meta| {
                     Box::pin(async move {
                         if backend == Backend::Sqlite {
@@ -201,7 +205,11 @@ impl Db {
                     changes: Arc::new(changes::WalletChanges::new(false)),
                     direct_url: Some(settings.direct_url.as_deref().unwrap_or(&url).into()),
                     lite: None,
-                    lanes: Some(pg::lanes::Lanes::start(shared_writer, PG_LANES)),
+                    lanes: Some(pg::lanes::Lanes::start(
+                        shared_writer,
+                        PG_LANES,
+                        settings.acquire_timeout,
+                    )),
                 }
             }
         };
@@ -295,17 +303,17 @@ impl Db {
     }
 
     /// PostgreSQL: begins a transaction that holds the gamer's row lock (what
-    /// serialises one gamer's claims and withdrawals), in the round trip of the
-    /// `BEGIN` itself. Statements after it take their snapshots after the lock, so
-    /// they see every write of the gamer's previous transaction.
+    /// serialises one gamer's claims and withdrawals). Statements after it take
+    /// their snapshots after the lock, so they see every write of the gamer's
+    /// previous transaction.
     pub async fn begin_locking_gamer(&self, gamer_id: i64) -> Result<Tx, sqlx::Error> {
         debug_assert_eq!(self.backend, Backend::Postgres);
         // An integer formatted into the text: nothing to escape.
-        self.writer
-            .begin_with(format!(
-                "begin; select 1 from gamers where id = {gamer_id} for no key update"
-            ))
-            .await
+        begin_then(
+            &self.writer,
+            format!("select 1 from gamers where id = {gamer_id} for no key update"),
+        )
+        .await
     }
 
     /// Whether the database answers a trivial query.
@@ -327,6 +335,32 @@ fn is_pooled(url: &str) -> bool {
         query
             .split('&')
             .any(|pair| pair.replace(' ', "") == "statement-cache-capacity=0")
+    })
+}
+
+/// Begins a transaction, then runs `statement` in it (a lock), in two round trips.
+///
+/// Not as one `begin; …` string given to `begin_with`: when the statement after
+/// `begin` fails (25006 on a node that stopped being the primary, a lock error),
+/// sqlx counts no transaction and so never rolls it back, and the connection goes
+/// back to the pool inside an aborted transaction, failing every later use
+/// ("current transaction is aborted", seen in the failover test). Here the failed
+/// statement drops a real `Transaction`, which rolls back.
+pub fn begin_then(
+    pool: &AnyPool,
+    statement: String,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Tx, sqlx::Error>> + Send>> {
+    let pool = pool.clone();
+    // Boxed as `Send` by name: the lanes spawn this future, and the compiler cannot
+    // prove an `async fn` borrowing the transaction's connection `Send` for them.
+    Box::pin(async move {
+        let mut tx = pool.begin().await?;
+        // Not kept as a prepared statement: the text differs with every id list.
+        sqlx::query(&statement)
+            .persistent(false)
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
     })
 }
 
@@ -364,8 +398,10 @@ pub fn is_unavailable(error: &sqlx::Error) -> bool {
         sqlx::Error::Database(db) => {
             let code = db.code().unwrap_or_default();
             // PostgreSQL: connection exceptions (08…), shutdown (57P0…), too many
-            // connections (53300), cannot connect now (57P03).
-            code.starts_with("08") || code.starts_with("57P") || code == "53300"
+            // connections (53300), cannot connect now (57P03), and a write reaching
+            // a node that is no longer the primary (25006, read-only transaction:
+            // a connection opened just before a failover or demotion).
+            code.starts_with("08") || code.starts_with("57P") || code == "53300" || code == "25006"
         }
         _ => false,
     }

@@ -9,8 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
+use sqlx::Connection as _;
 
-use crate::helpers::{spawn_app, Answer, TestApp, TestClient};
+use crate::helpers::{
+    fresh_database_url, spawn_app, spawn_app_on, Answer, TestApp, TestClient, POSTGRES_ENV,
+};
 
 /// Sends every `(token, event)` claim at once while the batching is held, waits
 /// until all of them are queued, then lets it take them as one batch.
@@ -164,5 +167,57 @@ async fn a_batch_that_fails_to_commit_answers_every_member_503_and_writes_nothin
         assert_eq!(app.balance(token).await.body["earned_balance"], 0);
         assert_eq!(app.claim(token, &event).await.status, 201);
     }
+    app.assert_ledger_holds().await;
+}
+
+/// PostgreSQL (issue 14): a batch whose gamer locks fail (here a `lock_timeout`
+/// against a row the test holds; in a failover, a node that is no longer the
+/// primary) rolls its transaction back, so its pool connection works for the next
+/// claims. Taking the locks inside the `BEGIN` string left the connection in an
+/// aborted transaction and every later claim on it answered 500.
+#[tokio::test]
+async fn a_batch_whose_gamer_locks_fail_leaves_its_connection_usable() {
+    if std::env::var(POSTGRES_ENV).is_err() {
+        return;
+    }
+    // Arrange: every connection of this database gives up on a row lock after
+    // 300 ms, and the test holds the gamer's row.
+    let (database_url, dir) = fresh_database_url().await;
+    let name = url::Url::parse(&database_url).unwrap().path()[1..].to_owned();
+    let mut admin = sqlx::PgConnection::connect(&database_url).await.unwrap();
+    sqlx::query(&format!("alter database {name} set lock_timeout = '300ms'"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let app = spawn_app_on(database_url, dir, |_| {}).await;
+    let client = app.create_client().await;
+    let event = app.create_event(&client, 5, json!({})).await;
+    let token = app.login(&client, "locked-gamer").await;
+    sqlx::query("begin").execute(&mut admin).await.unwrap();
+    sqlx::query("select 1 from gamers where user_id = 'locked-gamer' for update")
+        .execute(&mut admin)
+        .await
+        .unwrap();
+
+    // Act: a claim while the row is held, then claims after it is released.
+    let refused = app.claim(&token, &event).await;
+    sqlx::query("commit").execute(&mut admin).await.unwrap();
+    let mut later = Vec::new();
+    for _ in 0..8 {
+        later.push(app.claim(&token, &event).await.status);
+    }
+
+    // Assert
+    assert_ne!(refused.status, 201, "the claim could not lock its gamer");
+    assert_eq!(
+        later,
+        vec![201; 8],
+        "the connection of the failed batch works again"
+    );
+    assert_eq!(
+        app.scalar("select count(*) from claims").await,
+        8,
+        "the refused claim wrote nothing"
+    );
     app.assert_ledger_holds().await;
 }

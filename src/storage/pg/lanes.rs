@@ -3,18 +3,27 @@
 //! commits once. One job alone is not held back waiting for company: a lane starts
 //! as soon as it has anything, and a batch is whatever arrived meanwhile.
 //!
-//! A batch begins by locking every gamer it touches, in id order, and runs its jobs
+//! A batch begins by locking every gamer it touches, in id order (`BEGIN`, then
+//! the locks: see `storage::begin_then`), and runs its jobs
 //! in that order, so two batches (of this server or another) take gamer locks in
 //! the same order. A job's refusal writes nothing (see `storage::pg::claims`), so
 //! it needs no savepoint. A statement that fails aborts the transaction: the batch
 //! is rolled back and every job runs again alone, in a transaction of its own. A
 //! failed commit answers every job of the batch with the error. Each job is
 //! answered only after the commit that holds its write.
+//!
+//! When the database goes away (a failover), a batch whose connection breaks is
+//! answered with that error at once rather than rerun job by job, and a job that
+//! has waited in its lane past the pool's acquire timeout is answered "unavailable"
+//! without a try: no claim waits longer than `KGEN_DB_TIMEOUT_SECONDS` for a lane
+//! stuck behind a dead connection. Each batch takes a fresh pool connection, so a
+//! lane recovers as soon as the pool reaches the new primary.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use sqlx::AnyPool;
 use std::future::Future;
@@ -47,15 +56,18 @@ pub trait BatchJob: Send + 'static {
     fn alone(self: Box<Self>) -> BoxFuture<'static, ()>;
 }
 
+/// A job in a lane's queue, with when it was queued.
+type Queued = (Instant, Box<dyn BatchJob>);
+
 /// The lanes of one database.
 #[derive(Clone, Debug)]
 pub struct Lanes {
-    lanes: Vec<mpsc::Sender<Box<dyn BatchJob>>>,
+    lanes: Vec<mpsc::Sender<Queued>>,
     shared: Arc<Shared>,
 }
 
 /// What the lanes share: test hooks and figures.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Shared {
     /// Held (written) by a test to keep every lane from forming its next batch.
     gate: RwLock<()>,
@@ -65,13 +77,22 @@ struct Shared {
     largest_batch: AtomicUsize,
     /// Commits still to fail (tests).
     faults: AtomicU32,
+    /// A job queued longer than this is answered "unavailable" without a try.
+    wait_max: Duration,
 }
 
 impl Lanes {
     /// Starts `count` lanes on `pool`. A gamer always uses the same lane, so one
-    /// gamer's jobs commit in the order they queued.
-    pub fn start(pool: AnyPool, count: usize) -> Lanes {
-        let shared = Arc::new(Shared::default());
+    /// gamer's jobs commit in the order they queued. A job still queued after
+    /// `wait_max` (the pool's acquire timeout) is answered `PoolTimedOut`.
+    pub fn start(pool: AnyPool, count: usize, wait_max: Duration) -> Lanes {
+        let shared = Arc::new(Shared {
+            gate: RwLock::default(),
+            waiting: AtomicUsize::default(),
+            largest_batch: AtomicUsize::default(),
+            faults: AtomicU32::default(),
+            wait_max,
+        });
         let lanes = (0..count.max(1))
             .map(|_| {
                 let (sender, receiver) = mpsc::channel(QUEUE);
@@ -119,21 +140,36 @@ impl Lanes {
     /// Queues a job. `Err` gives it back when the lanes are gone (shutting down).
     pub async fn submit(&self, job: Box<dyn BatchJob>) -> Result<(), Box<dyn BatchJob>> {
         let lane = (job.gamer_id() as u64 as usize) % self.lanes.len();
-        self.lanes[lane].send(job).await.map_err(|error| error.0)
+        self.lanes[lane]
+            .send((Instant::now(), job))
+            .await
+            .map_err(|error| error.0 .1)
     }
 }
 
-async fn run_lane(pool: AnyPool, mut jobs: mpsc::Receiver<Box<dyn BatchJob>>, shared: Arc<Shared>) {
+async fn run_lane(pool: AnyPool, mut jobs: mpsc::Receiver<Queued>, shared: Arc<Shared>) {
     while let Some(first) = jobs.recv().await {
         shared.waiting.fetch_add(1, Ordering::SeqCst);
         drop(shared.gate.read().await);
         shared.waiting.fetch_sub(1, Ordering::SeqCst);
-        let mut batch = vec![first];
-        while batch.len() < BATCH_MAX {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+        let mut batch = Vec::new();
+        let mut expired = Vec::new();
+        let mut next = Some(first);
+        while let Some((queued_at, job)) = next.take() {
+            if queued_at.elapsed() > shared.wait_max {
+                expired.push(job);
+            } else {
+                batch.push(job);
             }
+            if batch.len() < BATCH_MAX {
+                next = jobs.try_recv().ok();
+            }
+        }
+        if !expired.is_empty() {
+            answer_failed(expired, &sqlx::Error::PoolTimedOut);
+        }
+        if batch.is_empty() {
+            continue;
         }
         shared
             .largest_batch
@@ -145,13 +181,18 @@ async fn run_lane(pool: AnyPool, mut jobs: mpsc::Receiver<Box<dyn BatchJob>>, sh
 async fn run_batch(pool: &AnyPool, mut batch: Vec<Box<dyn BatchJob>>, shared: &Shared) {
     // Stable: one gamer's jobs keep their order.
     batch.sort_by_key(|job| job.gamer_id());
-    let mut tx = match pool.begin_with(begin_locking(&batch)).await {
+    let mut tx = match crate::storage::begin_then(pool, lock_gamers(&batch)).await {
         Ok(tx) => tx,
         Err(error) => return answer_failed(batch, &error),
     };
     for index in 0..batch.len() {
         if let Err(error) = batch[index].run(&mut tx).await {
             drop(tx);
+            // A lost connection is not this job's fault: rerunning the batch job by
+            // job would make each wait for the database in turn.
+            if crate::storage::is_unavailable(&error) {
+                return answer_failed(batch, &error);
+            }
             tracing::debug!(%error, jobs = batch.len(), "a batch aborted; its jobs run alone");
             // One after another: the job that failed may fail again, the others not.
             for job in batch {
@@ -182,11 +223,11 @@ fn answer_failed(batch: Vec<Box<dyn BatchJob>>, error: &sqlx::Error) {
     batch.into_iter().for_each(|job| job.failed(error));
 }
 
-/// `BEGIN` and the gamer locks of a batch, in one round trip. Integers formatted
+/// The gamer locks of a batch, taken first in its transaction. Integers formatted
 /// into the text: nothing to escape.
-fn begin_locking(batch: &[Box<dyn BatchJob>]) -> String {
+fn lock_gamers(batch: &[Box<dyn BatchJob>]) -> String {
     let gamers: BTreeSet<i64> = batch.iter().map(|job| job.gamer_id()).collect();
-    let mut sql = String::from("begin; select 1 from gamers where id in (");
+    let mut sql = String::from("select 1 from gamers where id in (");
     for (position, gamer) in gamers.iter().enumerate() {
         let separator = if position == 0 { "" } else { "," };
         let _ = write!(sql, "{separator}{gamer}");
