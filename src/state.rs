@@ -90,11 +90,7 @@ impl AppState {
             WALLET_CACHE_IDLE,
         );
         let metrics = Arc::new(Metrics::default());
-        let webhooks = Deliverer::new(
-            db.clone(),
-            Arc::new(webhook_settings),
-            Arc::clone(&metrics),
-        );
+        let webhooks = Deliverer::new(db.clone(), Arc::new(webhook_settings), Arc::clone(&metrics));
         Ok(AppState(Arc::new(Shared {
             db,
             config: Arc::new(config),

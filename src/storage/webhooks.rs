@@ -791,7 +791,9 @@ fn lite_lease(
     let mut endpoints = HashMap::new();
     for delivery in &due {
         if !endpoints.contains_key(&delivery.endpoint_id) {
-            if let Some(row) = lite::query_row(conn, &by_id, &[&delivery.endpoint_id], lite_endpoint)? {
+            if let Some(row) =
+                lite::query_row(conn, &by_id, &[&delivery.endpoint_id], lite_endpoint)?
+            {
                 endpoints.insert(row.id.clone(), row);
             }
         }
@@ -955,7 +957,11 @@ fn by_endpoint(batch: &[Recorded]) -> Vec<(&str, Vec<&Recorded>)> {
     groups
 }
 
-fn lite_record<J>(conn: &rusqlite::Connection, batch: &[Recorded], judge: &J) -> rusqlite::Result<()>
+fn lite_record<J>(
+    conn: &rusqlite::Connection,
+    batch: &[Recorded],
+    judge: &J,
+) -> rusqlite::Result<()>
 where
     J: Fn(&Health, &[&Recorded]) -> Option<HealthChange>,
 {
@@ -1005,7 +1011,14 @@ where
             lite::execute(
                 conn,
                 INSERT_EVENT_SQL,
-                &[id, &health.client_id, event_type, body, &change.at, &None::<String>],
+                &[
+                    id,
+                    &health.client_id,
+                    event_type,
+                    body,
+                    &change.at,
+                    &None::<String>,
+                ],
             )?;
         }
     }

@@ -217,7 +217,10 @@ impl Deliverer {
 
     /// Forgets deliveries in flight: recorded, or given up.
     fn release<'a>(&self, endpoints: impl IntoIterator<Item = &'a str>) {
-        let mut in_flight = self.in_flight.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut in_flight = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         for endpoint in endpoints {
             if let Some(count) = in_flight.get_mut(endpoint) {
                 *count = count.saturating_sub(1);
