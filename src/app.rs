@@ -66,20 +66,7 @@ pub async fn serve(
         .flatten()
         .map(tokio::spawn);
     let sweeper = tokio::spawn(sweep_caches(state.clone()));
-    let deliverer = match crate::domain::webhooks::WebhookSettings::from_config(&state.config) {
-        Ok(settings) => Some(tokio::spawn(
-            crate::domain::webhooks::deliver::Deliverer::new(
-                state.db.clone(),
-                Arc::new(settings),
-                Arc::clone(&state.metrics),
-            )
-            .run(stop_rx.clone()),
-        )),
-        Err(error) => {
-            tracing::error!(%error, "webhooks are not delivered");
-            None
-        }
-    };
+    let deliverer = tokio::spawn(state.webhooks.clone().run(stop_rx.clone()));
     let retention = tokio::spawn(analytics::run_retention(
         state.db.clone(),
         Duration::from_secs(u64::from(state.config.analytics_retention_days) * 86_400),
@@ -128,9 +115,7 @@ pub async fn serve(
     }
     worker.await.ok();
     retention.await.ok();
-    if let Some(deliverer) = deliverer {
-        deliverer.await.ok();
-    }
+    deliverer.await.ok();
     if let Some(rollups) = rollups {
         rollups.await.ok();
     }

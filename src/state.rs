@@ -17,6 +17,8 @@ use crate::domain::sms::{self, OtpSender};
 use crate::domain::store;
 use crate::domain::tokens::{self, KeyRing};
 use crate::domain::wallet::WalletCache;
+use crate::domain::webhooks::deliver::Deliverer;
+use crate::domain::webhooks::WebhookSettings;
 use crate::metrics::Metrics;
 use crate::storage::Db;
 
@@ -56,14 +58,18 @@ pub struct Shared {
     pub wallets: WalletCache,
     /// OTP delivery (`KGEN_SMS`).
     pub sms: Arc<dyn OtpSender>,
+    /// The webhook deliverer and its settings (`KGEN_WEBHOOK_*`, parsed once).
+    pub webhooks: Deliverer,
 }
 
 impl AppState {
     /// Loads keys from the (migrated) database and builds the state. A setting that
-    /// cannot work (`KGEN_SMS=webhook` without a URL, a bad `KGEN_STORE_URL`) is an
+    /// cannot work (`KGEN_SMS=webhook` without a URL, a bad `KGEN_STORE_URL` or
+    /// `KGEN_WEBHOOK_RETRY_SCHEDULE`) is an
     /// error here rather than on the first request.
     pub async fn new(db: Db, config: Config) -> anyhow::Result<AppState> {
         let sms = sms::sender_from_config(&config)?;
+        let webhook_settings = WebhookSettings::from_config(&config)?;
         tokio::task::spawn_blocking(phone::load_metadata).await?;
         store::check_store_url(&config.store_url)?;
         let keys = ServerKeys::load(&db, config.wallet_xpub.as_deref()).await?;
@@ -84,17 +90,20 @@ impl AppState {
             WALLET_CACHE_TTL,
             WALLET_CACHE_IDLE,
         );
+        let metrics = Arc::new(Metrics::default());
+        let webhooks = Deliverer::new(db.clone(), Arc::new(webhook_settings), Arc::clone(&metrics));
         Ok(AppState(Arc::new(Shared {
             db,
             config: Arc::new(config),
             keys: Arc::new(keys),
             ring: Arc::new(KeyRing::default()),
-            metrics: Arc::new(Metrics::default()),
+            metrics,
             settler: Arc::new(InternalSettler),
             limits: Arc::new(limits),
             sessions,
             wallets,
             sms,
+            webhooks,
         })))
     }
 }

@@ -1,8 +1,6 @@
 //! `/s2s/webhooks`: a game's webhook endpoints, their deliveries and retries
 //! (CONTRACT Part 2, "Webhooks").
 
-use std::sync::Arc;
-
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -15,8 +13,7 @@ use super::console::PathParams;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{parse_limit, Json, PathParam, Query};
 use crate::domain::time::rfc3339;
-use crate::domain::webhooks::deliver::Deliverer;
-use crate::domain::webhooks::{self, DeliveryView, EndpointInput, WebhookSettings};
+use crate::domain::webhooks::{self, DeliveryView, EndpointInput};
 use crate::state::AppState;
 use crate::storage::webhooks::EndpointRow;
 
@@ -227,11 +224,6 @@ pub struct DeliveryPath {
     delivery_id: String,
 }
 
-fn settings(state: &AppState) -> Result<WebhookSettings, ApiError> {
-    WebhookSettings::from_config(&state.config)
-        .map_err(|error| ApiError::from(crate::domain::Error::Internal(error)))
-}
-
 /// Register an endpoint; the answer carries its signing secret (shown only here
 /// and on rotation).
 #[utoipa::path(
@@ -257,7 +249,7 @@ pub async fn register(
         ..body
     }
     .into_input()?;
-    let policy = settings(&state)?.policy;
+    let policy = state.webhooks.settings().policy;
     let row = webhooks::register(&state.db, policy, &client.id, input).await?;
     Ok((
         StatusCode::CREATED,
@@ -335,7 +327,7 @@ pub async fn replace(
     Json(body): Json<EndpointRequest>,
 ) -> ApiResult<axum::Json<EndpointResponse>> {
     let input = body.into_input()?;
-    let policy = settings(&state)?.policy;
+    let policy = state.webhooks.settings().policy;
     let row = webhooks::replace(&state.db, policy, &client.id, &id, input).await?;
     Ok(axum::Json(EndpointResponse::new(row, false)))
 }
@@ -481,11 +473,7 @@ pub async fn retry(
     .await
     .map_err(crate::domain::Error::from)?
     .ok_or(crate::domain::Error::NotFound)?;
-    let deliverer = Deliverer::new(
-        state.db.clone(),
-        Arc::new(settings(&state)?),
-        Arc::clone(&state.metrics),
-    );
+    let deliverer = state.webhooks.clone();
     let delivery_id = delivery.id.clone();
     // In the background: the answer does not wait for the receiver.
     tokio::spawn(async move {

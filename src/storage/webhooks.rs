@@ -2,9 +2,11 @@
 //! (migration 0007). Tenant-scoped like every other table: a foreign id is a
 //! missing one.
 
+use std::collections::HashMap;
+
 use sqlx::AnyExecutor;
 
-use super::{Backend, Db, Tx};
+use super::{lite, Backend, Db, Tx};
 
 /// A stored endpoint.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -230,26 +232,6 @@ pub async fn has_work(db: &Db, now: i64) -> Result<bool, sqlx::Error> {
     Ok(work == 1)
 }
 
-/// Takes up to `limit` events not yet fanned out, locking them (PostgreSQL: rows
-/// another server holds are skipped).
-pub async fn take_unfanned(
-    tx: &mut Tx,
-    backend: Backend,
-    limit: i64,
-) -> Result<Vec<OutboxEvent>, sqlx::Error> {
-    let lock = match backend {
-        Backend::Postgres => " for update skip locked",
-        Backend::Sqlite => "",
-    };
-    sqlx::query_as(&format!(
-        "select id, client_id, type, only_endpoint, created_at from webhook_events
-         where fanned_out = 0 order by seq limit $1{lock}"
-    ))
-    .bind(limit)
-    .fetch_all(&mut **tx)
-    .await
-}
-
 /// Creates the deliveries of an event and marks it fanned out; returns their ids.
 pub async fn fan_out(
     tx: &mut Tx,
@@ -295,42 +277,6 @@ pub struct DueDelivery {
     pub body: String,
 }
 
-/// Leases up to `limit` due deliveries of active endpoints until `lease_until`.
-pub async fn lease_due(
-    db: &Db,
-    now: i64,
-    lease_until: i64,
-    limit: i64,
-) -> Result<Vec<DueDelivery>, sqlx::Error> {
-    let lock = match db.backend() {
-        Backend::Postgres => " for update of d skip locked",
-        Backend::Sqlite => "",
-    };
-    let mut tx = db.begin().await?;
-    let due: Vec<DueDelivery> = sqlx::query_as(&format!(
-        "select d.id, d.attempts, d.endpoint_id, d.event_id, e.body
-         from webhook_deliveries d
-         join webhook_events e on e.id = d.event_id
-         join webhook_endpoints p on p.id = d.endpoint_id
-         where d.status = 'PENDING' and d.next_attempt_at <= $1 and d.locked_until <= $1
-           and p.is_active = 1
-         order by d.next_attempt_at limit $2{lock}"
-    ))
-    .bind(now)
-    .bind(limit)
-    .fetch_all(&mut *tx)
-    .await?;
-    for delivery in &due {
-        sqlx::query("update webhook_deliveries set locked_until = $2 where id = $1")
-            .bind(&delivery.id)
-            .bind(lease_until)
-            .execute(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
-    Ok(due)
-}
-
 /// One delivery of a client's endpoint, for an attempt on demand (retry).
 pub async fn find_delivery(
     db: &Db,
@@ -363,62 +309,6 @@ pub struct Attempt {
     pub error: Option<String>,
     /// How long it took.
     pub duration_ms: i64,
-}
-
-/// Records an attempt and the delivery's new state (`next_attempt_at` null when it
-/// is no longer PENDING); releases the lease.
-pub async fn record_attempt(
-    tx: &mut Tx,
-    delivery_id: &str,
-    attempt: &Attempt,
-    status: &str,
-    next_attempt_at: Option<i64>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "insert into webhook_attempts (delivery_id, at, status_code, error, duration_ms)
-         values ($1, $2, $3, $4, $5)",
-    )
-    .bind(delivery_id)
-    .bind(attempt.at)
-    .bind(attempt.status_code)
-    .bind(&attempt.error)
-    .bind(attempt.duration_ms)
-    .execute(&mut **tx)
-    .await?;
-    sqlx::query(
-        "update webhook_deliveries
-         set status = $2, attempts = attempts + 1, next_attempt_at = $3, locked_until = 0,
-             updated_at = $4
-         where id = $1",
-    )
-    .bind(delivery_id)
-    .bind(status)
-    .bind(next_attempt_at)
-    .bind(attempt.at)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-/// Sets or clears an endpoint's failure clock, or disables it.
-pub async fn set_endpoint_health(
-    tx: &mut Tx,
-    endpoint_id: &str,
-    failing_since: Option<i64>,
-    is_active: bool,
-    now: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "update webhook_endpoints set failing_since = $2, is_active = $3, updated_at = $4
-         where id = $1",
-    )
-    .bind(endpoint_id)
-    .bind(failing_since)
-    .bind(i64::from(is_active))
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
 
 /// An endpoint by id alone (the deliverer's view).
@@ -560,4 +450,577 @@ pub async fn kgen_id_of(tx: &mut Tx, kgen_account_id: i64) -> Result<String, sql
         .bind(kgen_account_id)
         .fetch_one(&mut **tx)
         .await
+}
+
+// --- The deliverer's batches -----------------------------------------------------
+//
+// The deliverer writes in few, large transactions: one fan-out of many events, one
+// lease of many deliveries, one record of many attempts. On PostgreSQL each is one
+// transaction of the pool with set-wise statements; on SQLite each is one job of
+// the group-commit writer (`storage::lite`), so that it joins the claims' batch and
+// commit (one fsync for both) instead of taking SQLite's write lock as a second
+// writer.
+
+/// An event taken from the outbox by [`fan_out_batch`] (marked fanned out in the
+/// same transaction).
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct TakenEvent {
+    /// Outbox order.
+    pub seq: i64,
+    /// Event id (`webhook-id`).
+    pub id: String,
+    /// Owning client.
+    pub client_id: String,
+    /// Event type.
+    #[sqlx(rename = "type")]
+    pub event_type: String,
+    /// Only this endpoint (test events), if set.
+    pub only_endpoint: Option<String>,
+    /// Nanoseconds.
+    pub created_at: i64,
+    /// The body every attempt sends.
+    pub body: String,
+}
+
+/// A delivery to create: `locked_until` is 0, or the lease of the server that
+/// attempts it at once.
+#[derive(Clone, Debug)]
+pub struct NewDelivery {
+    /// Delivery id.
+    pub id: String,
+    /// The endpoint.
+    pub endpoint_id: String,
+    /// The event.
+    pub event_id: String,
+    /// Nanoseconds.
+    pub locked_until: i64,
+}
+
+/// What one fan-out did.
+#[derive(Debug, Default)]
+pub struct FannedOut {
+    /// The events taken, in outbox order.
+    pub events: Vec<TakenEvent>,
+    /// The deliveries created.
+    pub deliveries: Vec<NewDelivery>,
+    /// The endpoints of the events' clients (deleted ones excluded), by client.
+    pub endpoints: HashMap<String, Vec<EndpointRow>>,
+}
+
+/// Takes up to `$1` events not fanned out yet and marks them fanned out, in one
+/// statement. `{lock}`: PostgreSQL skips the rows another server holds.
+const TAKE_EVENTS_SQL: &str = "update webhook_events set fanned_out = 1
+     where seq in (select seq from webhook_events where fanned_out = 0
+                   order by seq limit $1{lock})
+     returning seq, id, client_id, type, only_endpoint, created_at, body";
+
+/// Leases up to `$3` due deliveries of active endpoints until `$2`, in one
+/// statement, with the event's body. `{skip}`: endpoints left out (enough in flight).
+const LEASE_SQL: &str = "update webhook_deliveries set locked_until = $2
+     where id in (select d.id from webhook_deliveries d
+                  join webhook_endpoints p on p.id = d.endpoint_id
+                  where d.status = 'PENDING' and d.next_attempt_at <= $1
+                    and d.locked_until <= $1 and p.is_active = 1{skip}
+                  order by d.next_attempt_at limit $3{lock})
+     returning id, attempts, endpoint_id, event_id,
+               (select e.body from webhook_events e
+                where e.id = webhook_deliveries.event_id) as body";
+
+const INSERT_DELIVERY_SQL: &str = "insert into webhook_deliveries (id, endpoint_id, event_id,
+         status, next_attempt_at, locked_until, created_at, updated_at)
+     values ($1, $2, $3, 'PENDING', $5, $4, $5, $5)";
+
+const INSERT_ATTEMPT_SQL: &str =
+    "insert into webhook_attempts (delivery_id, at, status_code, error, duration_ms)
+     values ($1, $2, $3, $4, $5)";
+
+const UPDATE_DELIVERY_SQL: &str = "update webhook_deliveries
+     set status = $2, attempts = attempts + 1, next_attempt_at = $3, locked_until = 0,
+         updated_at = $4
+     where id = $1";
+
+const ENDPOINT_HEALTH_SQL: &str =
+    "select client_id, failing_since, is_active from webhook_endpoints where id = $1";
+
+const SET_HEALTH_SQL: &str =
+    "update webhook_endpoints set failing_since = $2, is_active = $3, updated_at = $4
+     where id = $1";
+
+/// Rows per multi-row statement (PostgreSQL), well below its 65 535 parameters.
+const ROWS_PER_STATEMENT: usize = 200;
+
+fn lock_clause(backend: Backend, of: &str) -> String {
+    match backend {
+        Backend::Postgres => format!(" for update{of} skip locked"),
+        Backend::Sqlite => String::new(),
+    }
+}
+
+/// `, $first, $first+1, …` for `count` placeholders.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn lease_sql(backend: Backend, skip: usize) -> String {
+    let skip = if skip == 0 {
+        String::new()
+    } else {
+        format!(" and d.endpoint_id not in ({})", placeholders(4, skip))
+    };
+    LEASE_SQL
+        .replace("{skip}", &skip)
+        .replace("{lock}", &lock_clause(backend, " of d"))
+}
+
+fn lite_error(error: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("the SQLite writer: {error}")
+}
+
+/// Takes up to `limit` outbox events, lets `plan` choose their deliveries (from
+/// the events and their clients' endpoints), creates them, and marks the events
+/// fanned out: one transaction.
+pub async fn fan_out_batch<P>(db: &Db, limit: i64, now: i64, plan: P) -> anyhow::Result<FannedOut>
+where
+    P: FnOnce(&[TakenEvent], &HashMap<String, Vec<EndpointRow>>) -> Vec<NewDelivery>
+        + Send
+        + 'static,
+{
+    let take = TAKE_EVENTS_SQL.replace("{lock}", &lock_clause(db.backend(), ""));
+    if let Some(lite) = db.lite() {
+        return lite
+            .write(move |conn| lite_fan_out(conn, &take, limit, now, plan))
+            .await
+            .map_err(lite_error)?
+            .map_err(lite_error);
+    }
+    let mut tx = db.begin().await?;
+    let mut events: Vec<TakenEvent> = sqlx::query_as(&take)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+    if events.is_empty() {
+        tx.rollback().await?;
+        return Ok(FannedOut::default());
+    }
+    events.sort_by_key(|e| e.seq);
+    let mut endpoints = HashMap::new();
+    for event in &events {
+        if !endpoints.contains_key(&event.client_id) {
+            let list = list_endpoints(&mut *tx, &event.client_id).await?;
+            endpoints.insert(event.client_id.clone(), list);
+        }
+    }
+    let deliveries = plan(&events, &endpoints);
+    for chunk in deliveries.chunks(ROWS_PER_STATEMENT) {
+        let rows = (0..chunk.len())
+            .map(|i| {
+                let n = 2 + i * 4;
+                format!(
+                    "(${}, ${}, ${}, 'PENDING', $1, ${}, $1, $1)",
+                    n,
+                    n + 1,
+                    n + 2,
+                    n + 3
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "insert into webhook_deliveries (id, endpoint_id, event_id, status,
+                 next_attempt_at, locked_until, created_at, updated_at) values {rows}"
+        );
+        let mut query = sqlx::query(&sql).bind(now);
+        for delivery in chunk {
+            query = query
+                .bind(&delivery.id)
+                .bind(&delivery.endpoint_id)
+                .bind(&delivery.event_id)
+                .bind(delivery.locked_until);
+        }
+        query.execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(FannedOut {
+        events,
+        deliveries,
+        endpoints,
+    })
+}
+
+fn lite_fan_out<P>(
+    conn: &rusqlite::Connection,
+    take: &str,
+    limit: i64,
+    now: i64,
+    plan: P,
+) -> rusqlite::Result<FannedOut>
+where
+    P: FnOnce(&[TakenEvent], &HashMap<String, Vec<EndpointRow>>) -> Vec<NewDelivery>,
+{
+    let mut events = Vec::new();
+    {
+        let mut stmt = lite::statement(conn, take, &[&limit])?;
+        let mut rows = stmt.raw_query();
+        while let Some(row) = rows.next()? {
+            events.push(TakenEvent {
+                seq: row.get(0)?,
+                id: row.get(1)?,
+                client_id: row.get(2)?,
+                event_type: row.get(3)?,
+                only_endpoint: row.get(4)?,
+                created_at: row.get(5)?,
+                body: row.get(6)?,
+            });
+        }
+    }
+    if events.is_empty() {
+        return Ok(FannedOut::default());
+    }
+    events.sort_by_key(|e| e.seq);
+    let mut endpoints = HashMap::new();
+    let list_sql = format!(
+        "select {ENDPOINT_COLUMNS} from webhook_endpoints
+         where client_id = $1 and is_deleted = 0 order by seq"
+    );
+    for event in &events {
+        if !endpoints.contains_key(&event.client_id) {
+            let mut list = Vec::new();
+            let mut stmt = lite::statement(conn, &list_sql, &[&event.client_id])?;
+            let mut rows = stmt.raw_query();
+            while let Some(row) = rows.next()? {
+                list.push(lite_endpoint(row)?);
+            }
+            endpoints.insert(event.client_id.clone(), list);
+        }
+    }
+    let deliveries = plan(&events, &endpoints);
+    for d in &deliveries {
+        lite::execute(
+            conn,
+            INSERT_DELIVERY_SQL,
+            &[&d.id, &d.endpoint_id, &d.event_id, &d.locked_until, &now],
+        )?;
+    }
+    Ok(FannedOut {
+        events,
+        deliveries,
+        endpoints,
+    })
+}
+
+fn lite_endpoint(row: &rusqlite::Row<'_>) -> rusqlite::Result<EndpointRow> {
+    Ok(EndpointRow {
+        id: row.get(0)?,
+        client_id: row.get(1)?,
+        url: row.get(2)?,
+        event_types: row.get(3)?,
+        description: row.get(4)?,
+        is_active: row.get(5)?,
+        secret: row.get(6)?,
+        previous_secret: row.get(7)?,
+        previous_until: row.get(8)?,
+        failing_since: row.get(9)?,
+        created_at: row.get(10)?,
+        updated_at: row.get(11)?,
+    })
+}
+
+/// Leases up to `limit` due deliveries of active endpoints (not of the endpoints
+/// in `skip`) until `lease_until`, and reads their endpoints: one transaction.
+pub async fn lease_batch(
+    db: &Db,
+    now: i64,
+    lease_until: i64,
+    limit: i64,
+    skip: Vec<String>,
+) -> anyhow::Result<(Vec<DueDelivery>, HashMap<String, EndpointRow>)> {
+    let sql = lease_sql(db.backend(), skip.len());
+    if let Some(lite) = db.lite() {
+        return lite
+            .write(move |conn| lite_lease(conn, &sql, now, lease_until, limit, &skip))
+            .await
+            .map_err(lite_error)?
+            .map_err(lite_error);
+    }
+    let mut tx = db.begin().await?;
+    let mut query = sqlx::query_as(&sql).bind(now).bind(lease_until).bind(limit);
+    for endpoint in &skip {
+        query = query.bind(endpoint);
+    }
+    let due: Vec<DueDelivery> = query.fetch_all(&mut *tx).await?;
+    let mut endpoints = HashMap::new();
+    for delivery in &due {
+        if !endpoints.contains_key(&delivery.endpoint_id) {
+            if let Some(row) = endpoint_by_id(&mut *tx, &delivery.endpoint_id).await? {
+                endpoints.insert(row.id.clone(), row);
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok((due, endpoints))
+}
+
+fn lite_lease(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    now: i64,
+    lease_until: i64,
+    limit: i64,
+    skip: &[String],
+) -> rusqlite::Result<(Vec<DueDelivery>, HashMap<String, EndpointRow>)> {
+    let mut params: Vec<&dyn rusqlite::ToSql> = vec![&now, &lease_until, &limit];
+    params.extend(skip.iter().map(|s| s as &dyn rusqlite::ToSql));
+    let mut due = Vec::new();
+    {
+        let mut stmt = lite::statement(conn, sql, &params)?;
+        let mut rows = stmt.raw_query();
+        while let Some(row) = rows.next()? {
+            due.push(DueDelivery {
+                id: row.get(0)?,
+                attempts: row.get(1)?,
+                endpoint_id: row.get(2)?,
+                event_id: row.get(3)?,
+                body: row.get(4)?,
+            });
+        }
+    }
+    let by_id = format!("select {ENDPOINT_COLUMNS} from webhook_endpoints where id = $1");
+    let mut endpoints = HashMap::new();
+    for delivery in &due {
+        if !endpoints.contains_key(&delivery.endpoint_id) {
+            if let Some(row) =
+                lite::query_row(conn, &by_id, &[&delivery.endpoint_id], lite_endpoint)?
+            {
+                endpoints.insert(row.id.clone(), row);
+            }
+        }
+    }
+    Ok((due, endpoints))
+}
+
+/// An attempt to record, with the delivery's state after it (`next_attempt_at`
+/// null when it is no longer PENDING).
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    /// The delivery.
+    pub delivery_id: String,
+    /// Its endpoint.
+    pub endpoint_id: String,
+    /// The attempt.
+    pub attempt: Attempt,
+    /// PENDING, SUCCEEDED or FAILED.
+    pub status: &'static str,
+    /// When the next attempt is due, while PENDING.
+    pub next_attempt_at: Option<i64>,
+}
+
+/// An endpoint's health as stored.
+#[derive(Clone, Debug)]
+pub struct Health {
+    /// Owning client.
+    pub client_id: String,
+    /// First failure since the last success.
+    pub failing_since: Option<i64>,
+    /// Whether it gets deliveries.
+    pub is_active: bool,
+}
+
+/// What an endpoint's attempts change about it.
+#[derive(Clone, Debug)]
+pub struct HealthChange {
+    /// The new health.
+    pub health: Health,
+    /// Nanoseconds, the time of the change.
+    pub at: i64,
+    /// An event to write to the outbox (`id`, `type`, `body`) with it.
+    pub event: Option<(String, &'static str, String)>,
+}
+
+/// Records attempts, their deliveries' new states (each lease released) and what
+/// they change about their endpoints (`judge`: given the endpoint's stored health
+/// and its attempts of this batch, oldest first; `None`: nothing): one transaction.
+pub async fn record_batch<J>(db: &Db, batch: Vec<Recorded>, judge: J) -> anyhow::Result<()>
+where
+    J: Fn(&Health, &[&Recorded]) -> Option<HealthChange> + Send + 'static,
+{
+    if batch.is_empty() {
+        return Ok(());
+    }
+    if let Some(lite) = db.lite() {
+        return lite
+            .write(move |conn| lite_record(conn, &batch, &judge))
+            .await
+            .map_err(lite_error)?
+            .map_err(lite_error);
+    }
+    let mut tx = db.begin().await?;
+    for chunk in batch.chunks(ROWS_PER_STATEMENT) {
+        let rows = (0..chunk.len())
+            .map(|i| format!("({})", placeholders(1 + i * 5, 5)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "insert into webhook_attempts (delivery_id, at, status_code, error, duration_ms)
+             values {rows}"
+        );
+        let mut query = sqlx::query(&sql);
+        for r in chunk {
+            query = query
+                .bind(&r.delivery_id)
+                .bind(r.attempt.at)
+                .bind(r.attempt.status_code)
+                .bind(&r.attempt.error)
+                .bind(r.attempt.duration_ms);
+        }
+        query.execute(&mut *tx).await?;
+    }
+    // The common case, a first attempt that succeeded, in one statement per chunk.
+    let (done, others): (Vec<&Recorded>, Vec<&Recorded>) =
+        batch.iter().partition(|r| r.status == "SUCCEEDED");
+    for chunk in done.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "update webhook_deliveries
+             set status = 'SUCCEEDED', attempts = attempts + 1, next_attempt_at = null,
+                 locked_until = 0, updated_at = $1
+             where id in ({})",
+            placeholders(2, chunk.len())
+        );
+        let at = chunk.iter().map(|r| r.attempt.at).max().unwrap_or_default();
+        let mut query = sqlx::query(&sql).bind(at);
+        for r in chunk {
+            query = query.bind(&r.delivery_id);
+        }
+        query.execute(&mut *tx).await?;
+    }
+    for r in others {
+        sqlx::query(UPDATE_DELIVERY_SQL)
+            .bind(&r.delivery_id)
+            .bind(r.status)
+            .bind(r.next_attempt_at)
+            .bind(r.attempt.at)
+            .execute(&mut *tx)
+            .await?;
+    }
+    for (endpoint_id, attempts) in by_endpoint(&batch) {
+        let stored: Option<(String, Option<i64>, i64)> = sqlx::query_as(ENDPOINT_HEALTH_SQL)
+            .bind(endpoint_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some((client_id, failing_since, is_active)) = stored else {
+            continue;
+        };
+        let health = Health {
+            client_id,
+            failing_since,
+            is_active: is_active == 1,
+        };
+        let Some(change) = judge(&health, &attempts) else {
+            continue;
+        };
+        sqlx::query(SET_HEALTH_SQL)
+            .bind(endpoint_id)
+            .bind(change.health.failing_since)
+            .bind(i64::from(change.health.is_active))
+            .bind(change.at)
+            .execute(&mut *tx)
+            .await?;
+        if let Some((id, event_type, body)) = &change.event {
+            sqlx::query(INSERT_EVENT_SQL)
+                .bind(id)
+                .bind(&health.client_id)
+                .bind(*event_type)
+                .bind(body)
+                .bind(change.at)
+                .bind(None::<String>)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The batch's attempts by endpoint, each endpoint's oldest first.
+fn by_endpoint(batch: &[Recorded]) -> Vec<(&str, Vec<&Recorded>)> {
+    let mut groups: HashMap<&str, Vec<&Recorded>> = HashMap::new();
+    for r in batch {
+        groups.entry(&r.endpoint_id).or_default().push(r);
+    }
+    let mut groups: Vec<_> = groups.into_iter().collect();
+    for (_, attempts) in &mut groups {
+        attempts.sort_by_key(|r| r.attempt.at);
+    }
+    groups.sort_by(|a, b| a.0.cmp(b.0));
+    groups
+}
+
+fn lite_record<J>(
+    conn: &rusqlite::Connection,
+    batch: &[Recorded],
+    judge: &J,
+) -> rusqlite::Result<()>
+where
+    J: Fn(&Health, &[&Recorded]) -> Option<HealthChange>,
+{
+    for r in batch {
+        lite::execute(
+            conn,
+            INSERT_ATTEMPT_SQL,
+            &[
+                &r.delivery_id,
+                &r.attempt.at,
+                &r.attempt.status_code,
+                &r.attempt.error,
+                &r.attempt.duration_ms,
+            ],
+        )?;
+        lite::execute(
+            conn,
+            UPDATE_DELIVERY_SQL,
+            &[&r.delivery_id, &r.status, &r.next_attempt_at, &r.attempt.at],
+        )?;
+    }
+    for (endpoint_id, attempts) in by_endpoint(batch) {
+        let stored = lite::query_row(conn, ENDPOINT_HEALTH_SQL, &[&endpoint_id], |row| {
+            Ok(Health {
+                client_id: row.get(0)?,
+                failing_since: row.get(1)?,
+                is_active: row.get::<_, i64>(2)? == 1,
+            })
+        })?;
+        let Some(health) = stored else {
+            continue;
+        };
+        let Some(change) = judge(&health, &attempts) else {
+            continue;
+        };
+        lite::execute(
+            conn,
+            SET_HEALTH_SQL,
+            &[
+                &endpoint_id,
+                &change.health.failing_since,
+                &i64::from(change.health.is_active),
+                &change.at,
+            ],
+        )?;
+        if let Some((id, event_type, body)) = &change.event {
+            lite::execute(
+                conn,
+                INSERT_EVENT_SQL,
+                &[
+                    id,
+                    &health.client_id,
+                    event_type,
+                    body,
+                    &change.at,
+                    &None::<String>,
+                ],
+            )?;
+        }
+    }
+    Ok(())
 }

@@ -713,3 +713,129 @@ async fn an_endpoint_failing_too_long_is_disabled_and_the_others_are_told() {
     failing.answers.lock().unwrap().clear();
     wait_for_status(&app, &client, &failing_id, "SUCCEEDED").await;
 }
+
+#[tokio::test]
+async fn many_claims_are_delivered_once_each_to_every_endpoint_in_batches() {
+    // More events than one multi-row statement holds (200 rows), to two endpoints.
+    const GAMERS: usize = 10;
+    const CLAIMS_EACH: usize = 45;
+    let app = spawn_app_with(|config| {
+        config.webhook_allow_http = true;
+        config.webhook_allow_private = true;
+        config.rate_limit_gamer_per_second = 0;
+        config.rate_limit_client_per_second = 0;
+    })
+    .await;
+    let (one, one_url) = Receiver::start().await;
+    let (two, two_url) = Receiver::start().await;
+    let client = app.create_client().await;
+    register(&app, &client, &one_url, json!(["reward.granted"])).await;
+    register(&app, &client, &two_url, json!(["reward.granted"])).await;
+    let event = app.create_event(&client, 1, json!({})).await;
+    let mut tokens = Vec::new();
+    for i in 0..GAMERS {
+        tokens.push(app.login(&client, &format!("batch{i}")).await);
+    }
+
+    let app = Arc::new(app);
+    let rewards = crate::helpers::concurrently(GAMERS, |i| {
+        let (app, token, event) = (Arc::clone(&app), tokens[i].clone(), event.clone());
+        async move {
+            let mut rewards = Vec::new();
+            for _ in 0..CLAIMS_EACH {
+                let answer = app.claim(&token, &event).await;
+                assert_eq!(answer.status, 201, "{:?}", answer.body);
+                rewards.push(answer.str("rewardID"));
+            }
+            rewards
+        }
+    })
+    .await;
+
+    let total = GAMERS * CLAIMS_EACH;
+    let claimed: std::collections::HashSet<String> = rewards.into_iter().flatten().collect();
+    for receiver in [&one, &two] {
+        receiver.wait_for(total).await;
+    }
+    // Time for duplicates, had there been any, and for the last records.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    for receiver in [&one, &two] {
+        let got = receiver.received();
+        assert_eq!(got.len(), total, "each event once to each endpoint");
+        let announced: std::collections::HashSet<String> = got
+            .iter()
+            .map(|r| {
+                let body: Value = serde_json::from_str(&r.body).unwrap();
+                body["data"]["rewardID"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        assert_eq!(announced, claimed, "every claim announced, nothing else");
+    }
+    let total = i64::try_from(total).unwrap();
+    for _ in 0..50 {
+        if app
+            .scalar("select count(*) from webhook_deliveries where status = 'SUCCEEDED'")
+            .await
+            == 2 * total
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        app.scalar(
+            "select count(*) from webhook_deliveries
+             where status = 'SUCCEEDED' and attempts = 1 and locked_until = 0
+               and next_attempt_at is null"
+        )
+        .await,
+        2 * total,
+        "every delivery recorded as one successful attempt, its lease released"
+    );
+    assert_eq!(
+        app.scalar("select count(*) from webhook_attempts where status_code = 200")
+            .await,
+        2 * total
+    );
+    assert_eq!(
+        app.scalar("select count(*) from webhook_events where fanned_out = 0")
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_bad_retry_schedule_stops_the_server_at_start() {
+    let (database_url, _dir) = crate::helpers::fresh_database_url().await;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kgen-loyalty"))
+        .arg("serve")
+        .env("DATABASE_URL", &database_url)
+        .env("KGEN_LISTEN", "127.0.0.1:0")
+        .env("KGEN_WEBHOOK_RETRY_SCHEDULE", "5,soon,60")
+        .env_remove("KGEN_WALLET_XPUB")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting kgen-loyalty serve");
+
+    let mut status = None;
+    for _ in 0..300 {
+        if let Some(exited) = child.try_wait().unwrap() {
+            status = Some(exited);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let Some(status) = status else {
+        child.kill().ok();
+        child.wait().ok();
+        panic!("the server kept running with a bad retry schedule");
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains("KGEN_WEBHOOK_RETRY_SCHEDULE") && stderr.contains("soon"),
+        "the error names the setting and the bad part: {stderr}"
+    );
+}

@@ -96,18 +96,23 @@ pub struct WebhookSettings {
 }
 
 impl WebhookSettings {
-    /// From the server's configuration.
+    /// From the server's configuration: parsed once, when the server starts
+    /// (`AppState::new`), so that a bad retry schedule stops it there.
     pub fn from_config(config: &crate::config::Config) -> anyhow::Result<WebhookSettings> {
         let schedule = config
             .webhook_retry_schedule
             .split(',')
             .map(str::trim)
             .filter(|part| !part.is_empty())
-            .map(|part| part.parse::<u64>().map(Duration::from_secs))
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|_| {
-                anyhow::anyhow!("KGEN_WEBHOOK_RETRY_SCHEDULE must be comma-separated seconds")
-            })?;
+            .map(|part| {
+                part.parse::<u64>().map(Duration::from_secs).map_err(|_| {
+                    anyhow::anyhow!(
+                        "KGEN_WEBHOOK_RETRY_SCHEDULE must be comma-separated whole seconds \
+                         (like 5,300,1800); {part:.32?} is not"
+                    )
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(WebhookSettings {
             policy: TargetPolicy {
                 allow_http: config.webhook_allow_http,
