@@ -15,7 +15,6 @@ use super::extract::{parse_limit, Json, PathParam, Query};
 use crate::domain::time::rfc3339;
 use crate::domain::webhooks::{self, DeliveryView, EndpointInput};
 use crate::state::AppState;
-use crate::storage::webhooks::EndpointRow;
 
 /// The routes of this area.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -92,13 +91,13 @@ pub struct EndpointResponse {
 
 impl EndpointResponse {
     /// The endpoint as answered; the secret only when asked for.
-    pub fn new(row: EndpointRow, with_secret: bool) -> EndpointResponse {
+    pub fn new(row: webhooks::Endpoint, with_secret: bool) -> EndpointResponse {
         EndpointResponse {
             webhook_id: row.id,
             url: row.url,
-            event_types: serde_json::from_str(&row.event_types).unwrap_or_default(),
+            event_types: row.event_types,
             description: row.description,
-            is_active: row.is_active != 0,
+            is_active: row.is_active,
             secret: with_secret.then_some(row.secret),
             created_at: rfc3339(row.created_at),
             updated_at: rfc3339(row.updated_at),
@@ -464,23 +463,10 @@ pub async fn retry(
     ClientAuth(client): ClientAuth,
     PathParams(path): PathParams<DeliveryPath>,
 ) -> ApiResult<(StatusCode, axum::Json<DeliveryQueued>)> {
-    let delivery = crate::storage::webhooks::find_delivery(
-        &state.db,
-        &client.id,
-        &path.webhook_id,
-        &path.delivery_id,
-    )
-    .await
-    .map_err(crate::domain::Error::from)?
-    .ok_or(crate::domain::Error::NotFound)?;
-    let deliverer = state.webhooks.clone();
-    let delivery_id = delivery.id.clone();
-    // In the background: the answer does not wait for the receiver.
-    tokio::spawn(async move {
-        if let Err(error) = deliverer.attempt(&delivery).await {
-            tracing::warn!(%error, "recording a retried webhook attempt failed");
-        }
-    });
+    let delivery_id = state
+        .webhooks
+        .retry(&client.id, &path.webhook_id, &path.delivery_id)
+        .await?;
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(DeliveryQueued { delivery_id }),

@@ -397,6 +397,28 @@ impl Deliverer {
         }
     }
 
+    /// The retry API: attempts one delivery of a client's endpoint now, in the
+    /// background (the answer does not wait for the receiver), with the same
+    /// `webhook-id`. Its id, or `NotFound` for an unknown, deleted or foreign one.
+    pub async fn retry(
+        &self,
+        client_id: &str,
+        endpoint_id: &str,
+        delivery_id: &str,
+    ) -> crate::domain::Result<String> {
+        let delivery = store::find_delivery(&self.db, client_id, endpoint_id, delivery_id)
+            .await?
+            .ok_or(crate::domain::Error::NotFound)?;
+        let deliverer = self.clone();
+        let id = delivery.id.clone();
+        tokio::spawn(async move {
+            if let Err(error) = deliverer.attempt(&delivery).await {
+                tracing::warn!(%error, "recording a retried webhook attempt failed");
+            }
+        });
+        Ok(id)
+    }
+
     /// Makes one attempt of a delivery and records it at once (a retry asked for
     /// through the API, whatever the delivery's status: its outcome sets it).
     pub async fn attempt(&self, delivery: &DueDelivery) -> anyhow::Result<()> {

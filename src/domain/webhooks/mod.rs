@@ -185,13 +185,51 @@ pub fn subscribes(endpoint: &EndpointRow, event_type: &str) -> bool {
         .any(|t| t == "*" && event_type != EventType::Test.as_str() || t == event_type)
 }
 
+/// An endpoint as the API shows it: its subscribed types parsed, `is_active` a
+/// `bool`, and its current secret (answered only on registration).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    /// `webhookID`.
+    pub id: String,
+    /// Where deliveries go.
+    pub url: String,
+    /// Subscribed types (or `["*"]`).
+    pub event_types: Vec<String>,
+    /// Free text.
+    pub description: String,
+    /// Whether it gets deliveries.
+    pub is_active: bool,
+    /// The current `whsec_…` secret.
+    pub secret: String,
+    /// Nanoseconds.
+    pub created_at: i64,
+    /// Nanoseconds.
+    pub updated_at: i64,
+}
+
+impl From<EndpointRow> for Endpoint {
+    fn from(row: EndpointRow) -> Endpoint {
+        Endpoint {
+            id: row.id,
+            url: row.url,
+            // Written by `EndpointInput::types_json` only: always a list of strings.
+            event_types: serde_json::from_str(&row.event_types).unwrap_or_default(),
+            description: row.description,
+            is_active: row.is_active != 0,
+            secret: row.secret,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
 /// Registers an endpoint; returns it with its secret.
 pub async fn register(
     db: &Db,
     policy: TargetPolicy,
     client_id: &str,
     input: EndpointInput,
-) -> Result<EndpointRow> {
+) -> Result<Endpoint> {
     input.check(policy).await?;
     let now = storage::now_nanos();
     let row = EndpointRow {
@@ -214,16 +252,22 @@ pub async fn register(
     }
     store::insert_endpoint(&mut tx, &row).await?;
     tx.commit().await?;
-    Ok(row)
+    Ok(row.into())
 }
 
 /// The client's endpoints.
-pub async fn list(db: &Db, client_id: &str) -> Result<Vec<EndpointRow>> {
-    Ok(store::list_endpoints(db.reader(), client_id).await?)
+pub async fn list(db: &Db, client_id: &str) -> Result<Vec<Endpoint>> {
+    let rows = store::list_endpoints(db.reader(), client_id).await?;
+    Ok(rows.into_iter().map(Endpoint::from).collect())
 }
 
 /// One endpoint.
-pub async fn get(db: &Db, client_id: &str, id: &str) -> Result<EndpointRow> {
+pub async fn get(db: &Db, client_id: &str, id: &str) -> Result<Endpoint> {
+    Ok(find_row(db, client_id, id).await?.into())
+}
+
+/// One endpoint's stored row.
+async fn find_row(db: &Db, client_id: &str, id: &str) -> Result<EndpointRow> {
     store::find_endpoint(db.reader(), client_id, id)
         .await?
         .ok_or(Error::NotFound)
@@ -236,8 +280,8 @@ pub async fn replace(
     client_id: &str,
     id: &str,
     input: EndpointInput,
-) -> Result<EndpointRow> {
-    let current = get(db, client_id, id).await?;
+) -> Result<Endpoint> {
+    let current = find_row(db, client_id, id).await?;
     input.check(policy).await?;
     let row = EndpointRow {
         url: input.url.clone(),
@@ -265,7 +309,7 @@ pub async fn delete(db: &Db, client_id: &str, id: &str) -> Result<()> {
 /// Rotates the secret: the new one signs at once, the previous one alongside for
 /// 24 h; the one before that stops.
 pub async fn rotate_secret(db: &Db, client_id: &str, id: &str) -> Result<String> {
-    let current = get(db, client_id, id).await?;
+    let current = find_row(db, client_id, id).await?;
     let now = storage::now_nanos();
     let row = EndpointRow {
         secret: signing::new_secret(),
