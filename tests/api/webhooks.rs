@@ -807,16 +807,21 @@ async fn many_claims_are_delivered_once_each_to_every_endpoint_in_batches() {
 #[tokio::test]
 async fn a_bad_retry_schedule_stops_the_server_at_start() {
     let (database_url, _dir) = crate::helpers::fresh_database_url().await;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kgen-loyalty"))
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_kgen-loyalty"));
+    command
         .arg("serve")
         .env("DATABASE_URL", &database_url)
         .env("KGEN_LISTEN", "127.0.0.1:0")
         .env("KGEN_WEBHOOK_RETRY_SCHEDULE", "5,soon,60")
         .env_remove("KGEN_WALLET_XPUB")
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("starting kgen-loyalty serve");
+        .stderr(std::process::Stdio::piped());
+    // Behind PgBouncer (scripts/pgbouncer-test) a server also needs its direct URL,
+    // or it stops for that reason before it reads the schedule.
+    if let Some(direct_url) = crate::helpers::direct_url(&database_url) {
+        command.env("KGEN_DB_DIRECT_URL", direct_url);
+    }
+    let mut child = command.spawn().expect("starting kgen-loyalty serve");
 
     let mut status = None;
     for _ in 0..300 {
