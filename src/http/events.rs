@@ -343,6 +343,7 @@ pub struct EventListResponse {
         (status = 400, description = "Invalid field", body = ErrorBody),
         (status = 401, description = "Bad credentials", body = ErrorBody),
         (status = 404, description = "Unknown eventID", body = ErrorBody),
+        (status = 409, description = "BUDGET_EXHAUSTED: totalBudget below what the event has paid out", body = ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
     )
 )]

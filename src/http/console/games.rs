@@ -296,7 +296,8 @@ pub async fn list_game_events(
     responses((status = 201, description = "Created or replaced", body = EventResponse),
               (status = 400, description = "Invalid field", body = ErrorBody),
               (status = 403, description = "Viewer, or no CSRF token", body = ErrorBody),
-              (status = 404, description = "Unknown game or eventID", body = ErrorBody)))]
+              (status = 404, description = "Unknown game or eventID", body = ErrorBody),
+              (status = 409, description = "BUDGET_EXHAUSTED: totalBudget below what the event has paid out", body = ErrorBody)))]
 pub async fn upsert_game_event(
     State(state): State<AppState>,
     console: Console,
