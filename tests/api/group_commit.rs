@@ -183,6 +183,13 @@ async fn a_batch_whose_gamer_locks_fail_leaves_its_connection_usable() {
     // Arrange: every connection of this database gives up on a row lock after
     // 300 ms, and the test holds the gamer's row.
     let (database_url, dir) = fresh_database_url().await;
+    if crate::helpers::direct_url(&database_url).is_some() {
+        // Behind PgBouncer (scripts/pgbouncer-test) its server connections may
+        // predate the `alter database`, so the lock would wait instead of failing:
+        // this case runs in the direct PostgreSQL suite only.
+        eprintln!("a_batch_whose_gamer_locks_fail…: not run through PgBouncer");
+        return;
+    }
     let name = url::Url::parse(&database_url).unwrap().path()[1..].to_owned();
     let mut admin = sqlx::PgConnection::connect(&database_url).await.unwrap();
     sqlx::query(&format!("alter database {name} set lock_timeout = '300ms'"))
