@@ -18,9 +18,11 @@ use super::webhooks::{self, EventType};
 use super::{Error, Result};
 use crate::storage::claims::{self as store, ClaimHistory, ClaimRow};
 use crate::storage::ledger::AccountKind;
+use crate::storage::ledger::{TransferKind, WalletEntryRow};
 use crate::storage::lite::claims as lite;
 use crate::storage::pg::claims as pg;
-use crate::storage::pg::lanes::{BatchJob, BoxFuture, Lanes};
+use crate::storage::pg::lanes::{BatchJob, BoxFuture, Lanes, Step};
+use crate::storage::pg::outbox::{self, NewEvent};
 use crate::storage::{self, Db, Tx};
 use tokio::sync::oneshot;
 
@@ -110,6 +112,8 @@ async fn claim_in_batch(
         event_id: event_id.to_owned(),
         key: key.cloned(),
         fingerprint,
+        now: 0,
+        granted: None,
         outcome: None,
         reply,
     };
@@ -126,6 +130,10 @@ struct ClaimJob {
     event_id: String,
     key: Option<IdempotencyKey>,
     fingerprint: String,
+    /// When the batch read its scene.
+    now: i64,
+    /// Judged and granted, waiting for the batch's write.
+    granted: Option<Granted>,
     outcome: Option<Result<Reward>>,
     reply: oneshot::Sender<Result<Reward>>,
 }
@@ -133,6 +141,42 @@ struct ClaimJob {
 impl BatchJob for ClaimJob {
     fn gamer_id(&self) -> i64 {
         self.gamer.gamer_id
+    }
+
+    fn scene_request(&mut self) -> pg::SceneRequest<'_> {
+        self.now = storage::now_nanos();
+        let key = self.key.as_ref().map(IdempotencyKey::as_str);
+        scene_request(&self.gamer, &self.event_id, key, self.now)
+    }
+
+    fn judge(&mut self, scene: pg::ClaimScene) -> Step {
+        match plan(&self.gamer, scene, &self.fingerprint, self.now) {
+            Planned::Answer(outcome) => {
+                self.outcome = Some(outcome);
+                Step::Answered
+            }
+            // The guarded payout may refuse: the claim takes its own statement.
+            Planned::Grant(granted) if granted.budgeted => Step::ByItself,
+            Planned::Grant(granted) => {
+                self.granted = Some(granted);
+                Step::Write
+            }
+        }
+    }
+
+    fn write(&self) -> Option<pg::ClaimWrite<'_>> {
+        let key = self.key.as_ref().map(IdempotencyKey::as_str);
+        let granted = self.granted.as_ref()?;
+        Some(granted.write(&self.gamer, key, &self.fingerprint))
+    }
+
+    fn written(&mut self, claim: ClaimRow) -> Option<NewEvent> {
+        let event = granted_event(&self.gamer, &claim, self.now);
+        self.outcome = Some(Ok(Reward {
+            claim: claim.into(),
+            replayed: false,
+        }));
+        Some(event)
     }
 
     fn run<'a>(&'a mut self, tx: &'a mut Tx) -> BoxFuture<'a, Result<(), sqlx::Error>> {
@@ -199,10 +243,11 @@ async fn claim_alone(
     .await
 }
 
-/// The claim on PostgreSQL, in a transaction that holds the gamer's lock: one
-/// statement reads what the rules need, the rules judge, one statement writes
-/// everything (`storage::pg::claims`). The outer error is the database's (the
-/// transaction is lost); the inner one is the claim's answer.
+/// The claim on PostgreSQL by itself, in a transaction that holds the gamer's
+/// lock: one statement reads what the rules need, the rules judge, one statement
+/// writes everything (`storage::pg::claims`), a third the outbox event. The outer
+/// error is the database's (the transaction is lost); the inner one is the
+/// claim's answer.
 async fn claim_in_tx(
     tx: &mut Tx,
     gamer: &Gamer,
@@ -211,54 +256,107 @@ async fn claim_in_tx(
     fingerprint: &str,
 ) -> Result<Result<Reward>, sqlx::Error> {
     let now = storage::now_nanos();
-    let windows = pg::Windows {
-        daily: ClaimPeriod::Daily.window_start(now),
-        weekly: ClaimPeriod::Weekly.window_start(now),
-        lifetime: ClaimPeriod::Lifetime.window_start(now),
-    };
     let key_text = key.map(IdempotencyKey::as_str);
-    let scene = pg::read_scene(
-        tx,
-        &gamer.client_id,
-        gamer.gamer_id,
-        event_id,
-        key_text,
-        windows,
-    )
-    .await?;
-    let (event, claim, bucket) = match judge_scene(scene, fingerprint, now) {
-        Judged::Replay(claim) => {
-            return Ok(Ok(Reward {
-                claim: claim.into(),
-                replayed: true,
-            }))
-        }
-        Judged::Refused(error) => return Ok(Err(error)),
-        Judged::Grant(event, claim, bucket) => (event, claim, bucket),
+    let request = scene_request(gamer, event_id, key_text, now);
+    let scene = pg::read_scenes(tx, &[request]).await?.pop();
+    let scene = scene.ok_or_else(|| sqlx::Error::Protocol("no claim scene read".into()))?;
+    let granted = match plan(gamer, scene, fingerprint, now) {
+        Planned::Answer(outcome) => return Ok(outcome),
+        Planned::Grant(granted) => granted,
     };
-    let money = reward_move(gamer, &event, &claim, bucket, now);
-    let entry = money
-        .entry_without_addresses()
-        .ok_or_else(|| anyhow::anyhow!("a reward always has a history line"))
-        .map_err(|error| sqlx::Error::Protocol(error.to_string()))?;
-    let write = pg::ClaimWrite {
-        claim: &claim,
-        client_id: &gamer.client_id,
-        issuing_shard: ledger::issuing_account(&gamer.client_id, gamer.gamer_id).owner_id,
-        bucket,
-        entry: &entry,
-        transfer_kind: money.kind,
-        key: key_text.map(|key| (key, fingerprint, 201)),
-    };
-    let Some(claim) = pg::write_claim(tx, &write).await? else {
+    let Some(claim) = pg::write_claim(tx, &granted.write(gamer, key_text, fingerprint)).await?
+    else {
         return Ok(Err(Error::BudgetExhausted));
     };
-    let data = granted_data(gamer, &claim);
-    webhooks::announce(tx, &gamer.client_id, EventType::RewardGranted, data, now).await?;
+    outbox::insert_events(tx, &[granted_event(gamer, &claim, now)]).await?;
     Ok(Ok(Reward {
         claim: claim.into(),
         replayed: false,
     }))
+}
+
+/// What a claim asks the scene read for.
+fn scene_request<'a>(
+    gamer: &'a Gamer,
+    event_id: &'a str,
+    key: Option<&'a str>,
+    now: i64,
+) -> pg::SceneRequest<'a> {
+    pg::SceneRequest {
+        gamer_id: gamer.gamer_id,
+        client_id: &gamer.client_id,
+        event_id,
+        key,
+        daily: ClaimPeriod::Daily.window_start(now),
+        weekly: ClaimPeriod::Weekly.window_start(now),
+        lifetime: ClaimPeriod::Lifetime.window_start(now),
+    }
+}
+
+/// A claim the rules granted, before it is written.
+struct Granted {
+    claim: ClaimRow,
+    bucket: AccountKind,
+    entry: WalletEntryRow,
+    transfer_kind: TransferKind,
+    /// The event has a budget: the payout is a guarded update that may refuse.
+    budgeted: bool,
+}
+
+impl Granted {
+    fn write<'a>(
+        &'a self,
+        gamer: &'a Gamer,
+        key: Option<&'a str>,
+        fingerprint: &'a str,
+    ) -> pg::ClaimWrite<'a> {
+        pg::ClaimWrite {
+            claim: &self.claim,
+            client_id: &gamer.client_id,
+            issuing_shard: ledger::issuing_account(&gamer.client_id, gamer.gamer_id).owner_id,
+            bucket: self.bucket,
+            entry: &self.entry,
+            transfer_kind: self.transfer_kind,
+            key: key.map(|key| (key, fingerprint, 201)),
+        }
+    }
+}
+
+/// What the rules make of a claim's scene on PostgreSQL.
+enum Planned {
+    Answer(Result<Reward>),
+    Grant(Granted),
+}
+
+fn plan(gamer: &Gamer, scene: pg::ClaimScene, fingerprint: &str, now: i64) -> Planned {
+    let (event, claim, bucket) = match judge_scene(scene, fingerprint, now) {
+        Judged::Replay(claim) => {
+            return Planned::Answer(Ok(Reward {
+                claim: claim.into(),
+                replayed: true,
+            }))
+        }
+        Judged::Refused(error) => return Planned::Answer(Err(error)),
+        Judged::Grant(event, claim, bucket) => (event, claim, bucket),
+    };
+    let money = reward_move(gamer, &event, &claim, bucket, now);
+    let (Some(entry), transfer_kind) = (money.entry_without_addresses(), money.kind) else {
+        let error = anyhow::anyhow!("a reward always has a history line");
+        return Planned::Answer(Err(error.into()));
+    };
+    Planned::Grant(Granted {
+        budgeted: event.total_budget.is_some(),
+        claim,
+        bucket,
+        entry,
+        transfer_kind,
+    })
+}
+
+/// The `reward.granted` event of a written claim.
+fn granted_event(gamer: &Gamer, claim: &ClaimRow, now: i64) -> NewEvent {
+    let data = granted_data(gamer, claim);
+    webhooks::new_event(&gamer.client_id, EventType::RewardGranted, data, now)
 }
 
 /// The `reward.granted` webhook's data: the claim object of the API plus the

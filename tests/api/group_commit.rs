@@ -18,6 +18,18 @@ use crate::helpers::{
 /// Sends every `(token, event)` claim at once while the batching is held, waits
 /// until all of them are queued, then lets it take them as one batch.
 async fn claim_as_one_batch(app: &Arc<TestApp>, claims: Vec<(String, String)>) -> Vec<Answer> {
+    let claims = claims
+        .into_iter()
+        .map(|(token, event)| (token, event, None))
+        .collect();
+    claim_as_one_batch_with_keys(app, claims).await
+}
+
+/// [`claim_as_one_batch`], each claim with its `Idempotency-Key` if it has one.
+async fn claim_as_one_batch_with_keys(
+    app: &Arc<TestApp>,
+    claims: Vec<(String, String, Option<String>)>,
+) -> Vec<Answer> {
     let count = claims.len();
     let (lite, lanes) = (app.db.lite(), app.db.lanes());
     let lite_hold = lite.map(|writer| writer.hold());
@@ -33,9 +45,14 @@ async fn claim_as_one_batch(app: &Arc<TestApp>, claims: Vec<(String, String)>) -
     };
     let handles: Vec<_> = claims
         .into_iter()
-        .map(|(token, event)| {
+        .map(|(token, event, key)| {
             let app = Arc::clone(app);
-            tokio::spawn(async move { app.claim(&token, &event).await })
+            tokio::spawn(async move {
+                match key {
+                    Some(key) => app.claim_with_key(&token, &event, &key).await,
+                    None => app.claim(&token, &event).await,
+                }
+            })
         })
         .collect();
     for _ in 0..500 {
@@ -133,6 +150,60 @@ async fn a_claim_refused_inside_a_batch_leaves_no_trace_and_its_neighbours_commi
             .await,
         5 + 7 + 3 + 3
     );
+    app.assert_ledger_holds().await;
+}
+
+#[tokio::test]
+async fn a_batch_pays_each_gamer_its_own_reward_into_the_right_bucket_and_replays_keys() {
+    // Arrange: six gamers of one lane; EARNED and BONUS rewards; keys, one of them
+    // sent twice in the same batch by the same gamer.
+    let app = Arc::new(spawn_app().await);
+    let client = app.create_client_with(0, 1).await;
+    let earned = app.create_event(&client, 4, json!({})).await;
+    let bonus = app
+        .create_event(&client, 2, json!({"rewardCategory": "BONUS"}))
+        .await;
+    let gamers = gamers_of_one_lane(&app, &client, 6).await;
+    let key = |name: &str| Some(name.to_owned());
+    let claims = vec![
+        (gamers[0].clone(), earned.clone(), key("k-0")),
+        (gamers[0].clone(), earned.clone(), key("k-0")),
+        (gamers[1].clone(), bonus.clone(), key("k-1")),
+        (gamers[2].clone(), earned.clone(), None),
+        (gamers[3].clone(), bonus.clone(), None),
+        (gamers[4].clone(), earned.clone(), key("k-4")),
+        (gamers[5].clone(), earned.clone(), None),
+        (gamers[5].clone(), bonus.clone(), None),
+    ];
+
+    // Act
+    let answers = claim_as_one_batch_with_keys(&app, claims).await;
+
+    // Assert: every claim answered 201; the repeated key replays the same reward.
+    for answer in &answers {
+        assert_eq!(answer.status, 201, "{:?}", answer.body);
+    }
+    assert_eq!(answers[0].str("rewardID"), answers[1].str("rewardID"));
+    if let Some(lanes) = app.db.lanes() {
+        assert_eq!(
+            lanes.reruns(),
+            0,
+            "the batch's shared statements did not fail"
+        );
+    }
+    let expected = [(4, 0), (0, 2), (4, 0), (0, 2), (4, 0), (4, 2)];
+    for (token, (earned_balance, bonus_balance)) in gamers.iter().zip(expected) {
+        let balance = app.balance(token).await.body;
+        assert_eq!(balance["earned_balance"], earned_balance, "{balance}");
+        assert_eq!(balance["bonus_balance"], bonus_balance, "{balance}");
+    }
+    assert_eq!(app.scalar("select count(*) from claims").await, 7);
+    assert_eq!(app.scalar("select count(*) from wallet_entries").await, 7);
+    assert_eq!(app.scalar("select count(*) from idempotency_keys").await, 3);
+    let issued = app
+        .scalar("select cast(-sum(balance) as bigint) from accounts where kind = 'ISSUING'")
+        .await;
+    assert_eq!(issued, 4 * 4 + 2 * 3);
     app.assert_ledger_holds().await;
 }
 

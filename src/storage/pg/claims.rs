@@ -19,6 +19,7 @@ pub struct ClaimScene {
 
 #[derive(sqlx::FromRow)]
 struct SceneRow {
+    n: i64,
     event: Option<String>,
     last_claim_at: Option<i64>,
     last_watermark: Option<i64>,
@@ -31,39 +32,18 @@ struct SceneRow {
     key_created_at: Option<i64>,
 }
 
-/// [`read_scene`]: `$1` gamer, `$2` client, `$3` event, `$4` idempotency key (or
-/// null), `$5`/`$6`/`$7` the start of the current DAILY/WEEKLY/LIFETIME window. The event comes
-/// as JSON so that a missing one is one null column.
-const SCENE_SQL: &str = "select
-    (select to_jsonb(e)::text from events e
-     where e.id = $3 and e.client_id = $2 and e.is_deleted = 0) as event,
-    last.created_at as last_claim_at,
-    last.trace_watermark as last_watermark,
-    case when ev.max_claims_per_user is null then 0 else
-        (select count(*) from claims c
-         where c.gamer_id = $1 and c.event_id = $3
-           and c.created_at >= case ev.claim_period when 'DAILY' then $5
-                                                    when 'WEEKLY' then $6
-                                                    else $7 end)
-    end as claims_in_window,
-    (select max(t.id) from tracker_drops t
-     where t.gamer_id = $1 and t.event_id = ev.activity_trace_activity_id) as trace_drop,
-    (select max(t.id) from tracker_drops t where t.gamer_id = $1) as newest_drop,
-    k.fingerprint as key_fingerprint,
-    k.status_code as key_status_code,
-    k.response as key_response,
-    k.created_at as key_created_at
-  from gamers g
-  left join events ev on ev.id = $3 and ev.client_id = $2 and ev.is_deleted = 0
-  left join lateral (select c.created_at, c.trace_watermark from claims c
-                     where c.gamer_id = $1 and c.event_id = $3
-                     order by c.seq desc limit 1) last on true
-  left join idempotency_keys k on k.gamer_id = g.id and k.key = $4
-  where g.id = $1";
-
-/// The start of the windows a claim limit may count over.
-#[derive(Clone, Copy, Debug)]
-pub struct Windows {
+/// What one claim asks the scene read for: whose, which event, which key, and
+/// the start of the windows a claim limit may count over.
+#[derive(Debug, serde::Serialize)]
+pub struct SceneRequest<'a> {
+    /// The claiming gamer (locked by the transaction).
+    pub gamer_id: i64,
+    /// The gamer's client.
+    pub client_id: &'a str,
+    /// The event claimed.
+    pub event_id: &'a str,
+    /// The idempotency key, if any.
+    pub key: Option<&'a str>,
     /// 00:00 UTC today, nanoseconds.
     pub daily: i64,
     /// Monday 00:00 UTC this ISO week, nanoseconds.
@@ -72,54 +52,116 @@ pub struct Windows {
     pub lifetime: i64,
 }
 
-/// Reads the event, the gamer's claim history for it and the idempotency key's
-/// record, in a transaction that holds the gamer's lock (`Db::begin_locking_gamer`).
-pub async fn read_scene(
+/// [`read_scenes`]: `$1` a JSON array of [`SceneRequest`]s, each with its place
+/// `n`. One row per request, in that order. The event comes as JSON so that a
+/// missing one is one null column. The gamer's last claim of the event is the
+/// newest by time, one step backwards on `claims_by_gamer_event` (ordering by
+/// `seq` made the plan read every claim of the gamer for the event and sort them).
+const SCENES_SQL: &str = "select
+    r.n,
+    to_jsonb(ev)::text as event,
+    last.created_at as last_claim_at,
+    last.trace_watermark as last_watermark,
+    case when ev.max_claims_per_user is null then 0 else
+        (select count(*) from claims c
+         where c.gamer_id = r.gamer_id and c.event_id = r.event_id
+           and c.created_at >= case ev.claim_period when 'DAILY' then r.daily
+                                                    when 'WEEKLY' then r.weekly
+                                                    else r.lifetime end)
+    end as claims_in_window,
+    (select max(t.id) from tracker_drops t
+     where t.gamer_id = r.gamer_id and t.event_id = ev.activity_trace_activity_id) as trace_drop,
+    (select max(t.id) from tracker_drops t where t.gamer_id = r.gamer_id) as newest_drop,
+    k.fingerprint as key_fingerprint,
+    k.status_code as key_status_code,
+    k.response as key_response,
+    k.created_at as key_created_at
+  from json_to_recordset($1::json) as r(n bigint, gamer_id bigint, client_id text,
+                                        event_id text, key text, daily bigint,
+                                        weekly bigint, lifetime bigint)
+  left join events ev on ev.id = r.event_id and ev.client_id = r.client_id
+                     and ev.is_deleted = 0
+  left join lateral (select c.created_at, c.trace_watermark from claims c
+                     where c.gamer_id = r.gamer_id and c.event_id = r.event_id
+                     order by c.created_at desc limit 1) last on true
+  left join idempotency_keys k on k.gamer_id = r.gamer_id and k.key = r.key
+  order by r.n";
+
+/// A request with its place in the batch, as the statements take it.
+#[derive(serde::Serialize)]
+struct Numbered<T> {
+    n: usize,
+    #[serde(flatten)]
+    item: T,
+}
+
+/// The batch's items as one JSON array parameter, each with its place `n`.
+fn numbered<T: serde::Serialize>(
+    items: impl IntoIterator<Item = T>,
+) -> Result<String, sqlx::Error> {
+    let items: Vec<Numbered<T>> = items
+        .into_iter()
+        .enumerate()
+        .map(|(n, item)| Numbered { n, item })
+        .collect();
+    serde_json::to_string(&items).map_err(|error| sqlx::Error::Encode(Box::new(error)))
+}
+
+/// Reads, for every request, the event, the gamer's claim history for it and the
+/// idempotency key's record, in one statement, in a transaction that holds the
+/// gamers' locks. The scenes come back in the requests' order.
+pub async fn read_scenes(
     tx: &mut Tx,
-    client_id: &str,
-    gamer_id: i64,
-    event_id: &str,
-    key: Option<&str>,
-    windows: Windows,
-) -> Result<ClaimScene, sqlx::Error> {
-    let row: SceneRow = sqlx::query_as(SCENE_SQL)
-        .bind(gamer_id)
-        .bind(client_id)
-        .bind(event_id)
-        .bind(key)
-        .bind(windows.daily)
-        .bind(windows.weekly)
-        .bind(windows.lifetime)
-        .fetch_one(&mut **tx)
+    requests: &[SceneRequest<'_>],
+) -> Result<Vec<ClaimScene>, sqlx::Error> {
+    let rows: Vec<SceneRow> = sqlx::query_as(SCENES_SQL)
+        .bind(numbered(requests)?)
+        .fetch_all(&mut **tx)
         .await?;
-    let event = match row.event {
-        Some(json) => Some(
-            serde_json::from_str(&json).map_err(|error| sqlx::Error::Decode(Box::new(error)))?,
-        ),
-        None => None,
-    };
-    let key = match (row.key_fingerprint, row.key_status_code, row.key_response) {
-        (Some(fingerprint), Some(status_code), Some(response)) => Some((
-            IdempotencyRow {
-                fingerprint,
-                status_code,
-                response,
+    if rows.len() != requests.len() || rows.iter().enumerate().any(|(n, row)| row.n != n as i64) {
+        return Err(sqlx::Error::Protocol(format!(
+            "{} claim scenes read for {} requests",
+            rows.len(),
+            requests.len()
+        )));
+    }
+    rows.into_iter().map(ClaimScene::try_from).collect()
+}
+
+impl TryFrom<SceneRow> for ClaimScene {
+    type Error = sqlx::Error;
+
+    fn try_from(row: SceneRow) -> Result<ClaimScene, sqlx::Error> {
+        let event = match row.event {
+            Some(json) => Some(
+                serde_json::from_str(&json)
+                    .map_err(|error| sqlx::Error::Decode(Box::new(error)))?,
+            ),
+            None => None,
+        };
+        let key = match (row.key_fingerprint, row.key_status_code, row.key_response) {
+            (Some(fingerprint), Some(status_code), Some(response)) => Some((
+                IdempotencyRow {
+                    fingerprint,
+                    status_code,
+                    response,
+                },
+                row.key_created_at.unwrap_or(0),
+            )),
+            _ => None,
+        };
+        Ok(ClaimScene {
+            event,
+            history: ClaimHistory {
+                last_claim_at: row.last_claim_at,
+                last_watermark: row.last_watermark,
+                claims_in_window: row.claims_in_window,
+                trace_drop: row.trace_drop,
+                newest_drop: row.newest_drop,
             },
-            row.key_created_at.unwrap_or(0),
-        )),
-        _ => None,
-    };
-    Ok(ClaimScene {
-        event,
-        history: ClaimHistory {
-            last_claim_at: row.last_claim_at,
-            last_watermark: row.last_watermark,
-            claims_in_window: row.claims_in_window,
-            trace_drop: row.trace_drop,
-            newest_drop: row.newest_drop,
-        },
-        key,
-    })
+            key,
+        })
+    }
 }
 
 /// Everything the claim writes, decided by the domain.
@@ -244,4 +286,153 @@ pub async fn write_claim(
         )));
     }
     Ok(Some(written.claim))
+}
+
+/// [`write_claims`]: `$1` a JSON array of [`SharedWrite`]s. The claims of one
+/// batch, all of events without a budget and each of a different gamer, written
+/// in one statement: their rows, one debit per issuing shard for the sum of its
+/// claims, one credit per gamer, the transfers, the history lines and the
+/// idempotency keys.
+const WRITE_ALL_SQL: &str = "with j as (
+    select * from json_to_recordset($1::json) as j(
+        n bigint, id text, client_id text, gamer_id bigint, event_id text, amount bigint,
+        status text, trace_watermark bigint, created_at bigint, shard bigint, bucket text,
+        transfer_kind text, entry_kind text, direction text, name text, description text,
+        sync_status text, key text, fingerprint text, status_code bigint)
+), claim as (
+    insert into claims (id, client_id, gamer_id, event_id, amount, status, trace_watermark,
+                        created_at, updated_at)
+    select id, client_id, gamer_id, event_id, amount, status, trace_watermark,
+           created_at, created_at
+    from j order by n
+    returning seq, id, event_id, amount, status, trace_watermark, created_at, updated_at
+), debit as (
+    update accounts a set balance = a.balance - d.total, updated_at = d.at
+    from (select client_id, shard, sum(amount) as total, max(created_at) as at
+          from j where amount > 0 group by client_id, shard) d
+    where a.kind = 'ISSUING' and a.client_id = d.client_id and a.owner_id = d.shard
+    returning a.id, a.address, a.client_id, a.owner_id
+), credit as (
+    update accounts a set balance = a.balance + j.amount, updated_at = j.created_at
+    from j
+    where a.kind = j.bucket and a.client_id = j.client_id and a.owner_id = j.gamer_id
+      and j.amount > 0
+    returning a.id, a.address, a.owner_id
+), moved as (
+    select j.*, debit.id as debit_id, debit.address as debit_address,
+           credit.id as credit_id, credit.address as credit_address
+    from j join debit on debit.client_id = j.client_id and debit.owner_id = j.shard
+           join credit on credit.owner_id = j.gamer_id
+), transfer as (
+    insert into transfers (uid, kind, debit_account_id, credit_account_id, amount, created_at)
+    select id, transfer_kind, debit_id, credit_id, amount, created_at from moved order by n
+    returning 1
+), entry as (
+    insert into wallet_entries (uid, gamer_id, kind, direction, amount, from_address,
+                                to_address, name, description, sync_status, created_at)
+    select id, gamer_id, entry_kind, direction, amount, debit_address, credit_address,
+           name, description, sync_status, created_at
+    from moved order by n
+    returning 1
+), remembered as (
+    insert into idempotency_keys (gamer_id, key, fingerprint, status_code, response,
+                                  created_at)
+    select j.gamer_id, j.key, j.fingerprint, j.status_code, to_jsonb(claim)::text,
+           j.created_at
+    from j join claim on claim.id = j.id where j.key is not null
+    on conflict (gamer_id, key) do update
+        set fingerprint = excluded.fingerprint, status_code = excluded.status_code,
+            response = excluded.response, created_at = excluded.created_at
+    returning 1
+)
+select claim.seq, claim.id, claim.event_id, claim.amount, claim.status,
+       claim.trace_watermark, claim.created_at, claim.updated_at,
+       (select count(*) from transfer) as transfers,
+       (select count(*) from entry) as entries
+from claim";
+
+/// One claim of [`WRITE_ALL_SQL`], flat.
+#[derive(serde::Serialize)]
+struct SharedWrite<'a> {
+    id: &'a str,
+    client_id: &'a str,
+    gamer_id: i64,
+    event_id: &'a str,
+    amount: i64,
+    status: &'a str,
+    trace_watermark: Option<i64>,
+    created_at: i64,
+    shard: i64,
+    bucket: &'static str,
+    transfer_kind: &'static str,
+    entry_kind: &'static str,
+    direction: &'static str,
+    name: &'a str,
+    description: &'a str,
+    sync_status: &'static str,
+    key: Option<&'a str>,
+    fingerprint: Option<&'a str>,
+    status_code: Option<i64>,
+}
+
+impl<'a> From<&'a ClaimWrite<'a>> for SharedWrite<'a> {
+    fn from(write: &'a ClaimWrite<'a>) -> SharedWrite<'a> {
+        let (claim, entry) = (write.claim, write.entry);
+        SharedWrite {
+            id: &claim.id,
+            client_id: write.client_id,
+            gamer_id: entry.gamer_id,
+            event_id: &claim.event_id,
+            amount: claim.amount,
+            status: &claim.status,
+            trace_watermark: claim.trace_watermark,
+            created_at: claim.created_at,
+            shard: write.issuing_shard,
+            bucket: write.bucket.as_str(),
+            transfer_kind: write.transfer_kind.as_str(),
+            entry_kind: entry.kind.as_str(),
+            direction: entry.direction.as_str(),
+            name: &entry.name,
+            description: &entry.description,
+            sync_status: entry.sync_status.as_str(),
+            key: write.key.map(|(key, _, _)| key),
+            fingerprint: write.key.map(|(_, fingerprint, _)| fingerprint),
+            status_code: write.key.map(|(_, _, status)| status),
+        }
+    }
+}
+
+/// Writes the claims of a batch in one statement (see [`WRITE_ALL_SQL`]): each
+/// of a different gamer, none of an event with a budget (those take
+/// [`write_claim`], whose guarded payout may refuse). The rows come back in the
+/// writes' order. A missing account fails the statement: nothing is written.
+pub async fn write_claims(
+    tx: &mut Tx,
+    writes: &[ClaimWrite<'_>],
+) -> Result<Vec<ClaimRow>, sqlx::Error> {
+    let rows: Vec<WrittenRow> = sqlx::query_as(WRITE_ALL_SQL)
+        .bind(numbered(writes.iter().map(SharedWrite::from))?)
+        .fetch_all(&mut **tx)
+        .await?;
+    let moved = writes.iter().filter(|write| write.claim.amount > 0).count() as i64;
+    let counted = rows
+        .first()
+        .is_none_or(|row| row.transfers == moved && row.entries == moved);
+    let mut by_id: std::collections::HashMap<String, ClaimRow> = rows
+        .into_iter()
+        .map(|row| (row.claim.id.clone(), row.claim))
+        .collect();
+    let claims: Vec<ClaimRow> = writes
+        .iter()
+        .filter_map(|write| by_id.remove(&write.claim.id))
+        .collect();
+    if claims.len() != writes.len() || !by_id.is_empty() || !counted {
+        // An account is missing: the statement must not commit half a batch.
+        return Err(sqlx::Error::Protocol(format!(
+            "a batch of {} claims wrote {} of them, {moved} expected to move money",
+            writes.len(),
+            claims.len()
+        )));
+    }
+    Ok(claims)
 }

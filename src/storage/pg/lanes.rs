@@ -30,7 +30,10 @@ use std::future::Future;
 use std::pin::Pin;
 use tokio::sync::{mpsc, RwLock, RwLockWriteGuard};
 
+use super::super::claims::ClaimRow;
 use super::super::Tx;
+use super::claims::{self, ClaimScene, ClaimWrite, SceneRequest};
+use super::outbox::{self, NewEvent};
 
 /// A boxed future that may move between threads.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -41,12 +44,27 @@ const BATCH_MAX: usize = 64;
 /// Jobs waiting per lane before callers wait to queue.
 const QUEUE: usize = 4096;
 
-/// One write that can run inside a shared transaction.
+/// One claim that can run inside a shared transaction. A batch runs its claims
+/// in three shared statements (read every scene, write every granted claim,
+/// write every outbox event: `storage::pg::claims::read_scenes`,
+/// `write_claims`, `outbox::insert_events`), the domain judging each scene in
+/// between; a claim that cannot share them (the second of one gamer in a batch,
+/// or one of an event with a budget) runs its own statements in the same
+/// transaction afterwards.
 pub trait BatchJob: Send + 'static {
     /// The gamer whose row the job locks; also its lane and its place in a batch.
     fn gamer_id(&self) -> i64;
-    /// Runs the job's statements in the batch's transaction, keeping its outcome
-    /// for later. An error aborts the batch.
+    /// What the batch's shared read fetches for this job.
+    fn scene_request(&mut self) -> SceneRequest<'_>;
+    /// Judges the scene the shared read fetched, keeping the answer or the write.
+    fn judge(&mut self, scene: ClaimScene) -> Step;
+    /// The write the job asked for with [`Step::Write`].
+    fn write(&self) -> Option<ClaimWrite<'_>>;
+    /// The shared write wrote the job's claim: keeps the answer and returns the
+    /// event to announce, if any.
+    fn written(&mut self, claim: ClaimRow) -> Option<NewEvent>;
+    /// Runs the job's own statements in the batch's transaction, keeping its
+    /// outcome for later. An error aborts the batch.
     fn run<'a>(&'a mut self, tx: &'a mut Tx) -> BoxFuture<'a, Result<(), sqlx::Error>>;
     /// The batch committed: answer with the kept outcome.
     fn committed(self: Box<Self>);
@@ -54,6 +72,17 @@ pub trait BatchJob: Send + 'static {
     fn failed(self: Box<Self>, error: &sqlx::Error);
     /// Another job's statement aborted the batch: run alone and answer.
     fn alone(self: Box<Self>) -> BoxFuture<'static, ()>;
+}
+
+/// What a job makes of its scene.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// The answer is known without writing (refused, or an idempotent replay).
+    Answered,
+    /// The claim is granted: write it with the batch.
+    Write,
+    /// The claim needs its own statements ([`BatchJob::run`]).
+    ByItself,
 }
 
 /// A job in a lane's queue, with when it was queued.
@@ -75,6 +104,8 @@ struct Shared {
     waiting: AtomicUsize,
     /// The most jobs one batch has held so far.
     largest_batch: AtomicUsize,
+    /// Batches that aborted and ran their jobs alone.
+    reruns: AtomicUsize,
     /// Commits still to fail (tests).
     faults: AtomicU32,
     /// A job queued longer than this is answered "unavailable" without a try.
@@ -90,6 +121,7 @@ impl Lanes {
             gate: RwLock::default(),
             waiting: AtomicUsize::default(),
             largest_batch: AtomicUsize::default(),
+            reruns: AtomicUsize::default(),
             faults: AtomicU32::default(),
             wait_max,
         });
@@ -135,6 +167,11 @@ impl Lanes {
     /// The most jobs one batch has held so far.
     pub fn largest_batch(&self) -> usize {
         self.shared.largest_batch.load(Ordering::Relaxed)
+    }
+
+    /// Batches so far that aborted on a statement and ran their jobs alone.
+    pub fn reruns(&self) -> usize {
+        self.shared.reruns.load(Ordering::Relaxed)
     }
 
     /// Queues a job. `Err` gives it back when the lanes are gone (shutting down).
@@ -185,21 +222,20 @@ async fn run_batch(pool: &AnyPool, mut batch: Vec<Box<dyn BatchJob>>, shared: &S
         Ok(tx) => tx,
         Err(error) => return answer_failed(batch, &error),
     };
-    for index in 0..batch.len() {
-        if let Err(error) = batch[index].run(&mut tx).await {
-            drop(tx);
-            // A lost connection is not this job's fault: rerunning the batch job by
-            // job would make each wait for the database in turn.
-            if crate::storage::is_unavailable(&error) {
-                return answer_failed(batch, &error);
-            }
-            tracing::debug!(%error, jobs = batch.len(), "a batch aborted; its jobs run alone");
-            // One after another: the job that failed may fail again, the others not.
-            for job in batch {
-                job.alone().await;
-            }
-            return;
+    if let Err(error) = run_jobs(&mut tx, &mut batch).await {
+        drop(tx);
+        // A lost connection is not this job's fault: rerunning the batch job by
+        // job would make each wait for the database in turn.
+        if crate::storage::is_unavailable(&error) {
+            return answer_failed(batch, &error);
         }
+        tracing::debug!(%error, jobs = batch.len(), "a batch aborted; its jobs run alone");
+        shared.reruns.fetch_add(1, Ordering::Relaxed);
+        // One after another: the job that failed may fail again, the others not.
+        for job in batch {
+            job.alone().await;
+        }
+        return;
     }
     let injected = shared
         .faults
@@ -216,6 +252,57 @@ async fn run_batch(pool: &AnyPool, mut batch: Vec<Box<dyn BatchJob>>, shared: &S
         Ok(()) => batch.into_iter().for_each(|job| job.committed()),
         Err(error) => answer_failed(batch, &error),
     }
+}
+
+/// The statements of a batch (sorted by gamer), in its transaction: the shared
+/// read, the judging, the shared writes, then the jobs that run by themselves.
+async fn run_jobs(tx: &mut Tx, batch: &mut [Box<dyn BatchJob>]) -> Result<(), sqlx::Error> {
+    // A gamer's second job must see the first one's write: it runs by itself.
+    let first_of_gamer: Vec<bool> = (0..batch.len())
+        .map(|index| index == 0 || batch[index - 1].gamer_id() != batch[index].gamer_id())
+        .collect();
+    let shared: Vec<usize> = (0..batch.len())
+        .filter(|&index| first_of_gamer[index])
+        .collect();
+    let requests: Vec<SceneRequest<'_>> = batch
+        .iter_mut()
+        .zip(&first_of_gamer)
+        .filter(|(_, first)| **first)
+        .map(|(job, _)| job.scene_request())
+        .collect();
+    let scenes = claims::read_scenes(tx, &requests).await?;
+    drop(requests);
+    let mut by_itself: Vec<usize> = (0..batch.len())
+        .filter(|&index| !first_of_gamer[index])
+        .collect();
+    let mut writing = Vec::new();
+    for (&index, scene) in shared.iter().zip(scenes) {
+        match batch[index].judge(scene) {
+            Step::Answered => {}
+            Step::Write => writing.push(index),
+            Step::ByItself => by_itself.push(index),
+        }
+    }
+    if !writing.is_empty() {
+        let writes: Vec<ClaimWrite<'_>> = writing
+            .iter()
+            .map(|&index| batch[index].write())
+            .collect::<Option<_>>()
+            .ok_or_else(|| sqlx::Error::Protocol("a granted claim had nothing to write".into()))?;
+        let rows = claims::write_claims(tx, &writes).await?;
+        drop(writes);
+        let events: Vec<NewEvent> = writing
+            .iter()
+            .zip(rows)
+            .filter_map(|(&index, row)| batch[index].written(row))
+            .collect();
+        outbox::insert_events(tx, &events).await?;
+    }
+    by_itself.sort_unstable();
+    for index in by_itself {
+        batch[index].run(tx).await?;
+    }
+    Ok(())
 }
 
 fn answer_failed(batch: Vec<Box<dyn BatchJob>>, error: &sqlx::Error) {
