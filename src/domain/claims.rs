@@ -22,7 +22,7 @@ use crate::storage::ledger::{TransferKind, WalletEntryRow};
 use crate::storage::lite::claims as lite;
 use crate::storage::pg::claims as pg;
 use crate::storage::pg::lanes::{BatchJob, BoxFuture, Lanes, Step};
-use crate::storage::pg::outbox::{self, NewEvent};
+use crate::storage::webhooks::NewEvent;
 use crate::storage::{self, Db, Tx};
 use tokio::sync::oneshot;
 
@@ -170,13 +170,11 @@ impl BatchJob for ClaimJob {
         Some(granted.write(&self.gamer, key, &self.fingerprint))
     }
 
-    fn written(&mut self, claim: ClaimRow) -> Option<NewEvent> {
-        let event = granted_event(&self.gamer, &claim, self.now);
+    fn written(&mut self, claim: ClaimRow) {
         self.outcome = Some(Ok(Reward {
             claim: claim.into(),
             replayed: false,
         }));
-        Some(event)
     }
 
     fn run<'a>(&'a mut self, tx: &'a mut Tx) -> BoxFuture<'a, Result<(), sqlx::Error>> {
@@ -245,7 +243,7 @@ async fn claim_alone(
 
 /// The claim on PostgreSQL by itself, in a transaction that holds the gamer's
 /// lock: one statement reads what the rules need, the rules judge, one statement
-/// writes everything (`storage::pg::claims`), a third the outbox event. The outer
+/// writes everything, the outbox event included (`storage::pg::claims`). The outer
 /// error is the database's (the transaction is lost); the inner one is the
 /// claim's answer.
 async fn claim_in_tx(
@@ -268,7 +266,6 @@ async fn claim_in_tx(
     else {
         return Ok(Err(Error::BudgetExhausted));
     };
-    outbox::insert_events(tx, &[granted_event(gamer, &claim, now)]).await?;
     Ok(Ok(Reward {
         claim: claim.into(),
         replayed: false,
@@ -299,6 +296,8 @@ struct Granted {
     bucket: AccountKind,
     entry: WalletEntryRow,
     transfer_kind: TransferKind,
+    /// The `reward.granted` event, written with the claim.
+    announcement: NewEvent,
     /// The event has a budget: the payout is a guarded update that may refuse.
     budgeted: bool,
 }
@@ -318,6 +317,7 @@ impl Granted {
             entry: &self.entry,
             transfer_kind: self.transfer_kind,
             key: key.map(|key| (key, fingerprint, 201)),
+            announcement: &self.announcement,
         }
     }
 }
@@ -344,19 +344,15 @@ fn plan(gamer: &Gamer, scene: pg::ClaimScene, fingerprint: &str, now: i64) -> Pl
         let error = anyhow::anyhow!("a reward always has a history line");
         return Planned::Answer(Err(error.into()));
     };
+    let data = granted_data(gamer, &claim);
     Planned::Grant(Granted {
+        announcement: webhooks::new_event(EventType::RewardGranted, data, now),
         budgeted: event.total_budget.is_some(),
         claim,
         bucket,
         entry,
         transfer_kind,
     })
-}
-
-/// The `reward.granted` event of a written claim.
-fn granted_event(gamer: &Gamer, claim: &ClaimRow, now: i64) -> NewEvent {
-    let data = granted_data(gamer, claim);
-    webhooks::new_event(&gamer.client_id, EventType::RewardGranted, data, now)
 }
 
 /// The `reward.granted` webhook's data: the claim object of the API plus the

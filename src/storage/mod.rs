@@ -122,10 +122,18 @@ impl std::fmt::Debug for Db {
     }
 }
 
-/// Group-commit lanes of claims on PostgreSQL: batches in flight at once. Each holds
-/// a pool connection only while it runs; gamers are spread over the lanes so that
-/// lanes share no gamer and no issuing shard.
-const PG_LANES: usize = 4;
+/// Group-commit lanes of claims on PostgreSQL: batches in flight at once, one per
+/// CPU core (a power of two from 2 to 16, so that lanes share no issuing shard of
+/// `storage::ledger::ISSUING_SHARDS`). Each holds a pool connection only while it
+/// runs; gamers are spread over the lanes so that lanes share no gamer. Fewer
+/// lanes make bigger batches: on 2 cores, 2 lanes took 314 µs of PostgreSQL CPU
+/// per claim and 4 lanes 405 µs (the same claims, issue 10).
+fn pg_lanes() -> usize {
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    let lanes = 1 << cores.clamp(2, 16).ilog2();
+    debug_assert_eq!(ledger::ISSUING_SHARDS as usize % lanes, 0);
+    lanes
+}
 
 /// Most SQLite reader connections, whatever `KGEN_DB_MAX_CONNECTIONS` says.
 const SQLITE_READERS_MAX: u32 = 4;
@@ -207,7 +215,7 @@ impl Db {
                     lite: None,
                     lanes: Some(pg::lanes::Lanes::start(
                         shared_writer,
-                        PG_LANES,
+                        pg_lanes(),
                         settings.acquire_timeout,
                     )),
                 }

@@ -49,6 +49,18 @@ pub const INSERT_EVENT_SQL: &str =
      where exists (select 1 from webhook_endpoints
                    where client_id = $2 and is_active = 1 and is_deleted = 0)";
 
+/// An event for the outbox, written by the statement of the change it announces
+/// (`storage::pg::claims`).
+#[derive(Debug, serde::Serialize)]
+pub struct NewEvent {
+    /// Event id (`webhook-id`).
+    pub id: String,
+    /// Event type.
+    pub event_type: &'static str,
+    /// The delivered body.
+    pub body: String,
+}
+
 /// Writes an event to the outbox, in the transaction of the change it announces.
 pub async fn insert_event(
     tx: &mut Tx,

@@ -432,20 +432,13 @@ pub async fn announce(
     store::insert_event(tx, &id, client_id, event_type.as_str(), &body, now, None).await
 }
 
-/// An event for the outbox of a batch (`storage::pg::outbox`): the same id and
-/// body as [`announce`] writes.
-pub fn new_event(
-    client_id: &str,
-    event_type: EventType,
-    data: serde_json::Value,
-    now: i64,
-) -> crate::storage::pg::outbox::NewEvent {
-    crate::storage::pg::outbox::NewEvent {
+/// An event for the outbox that the statement of its change writes (the claims
+/// of `storage::pg::claims`): the same id and body as [`announce`] writes.
+pub fn new_event(event_type: EventType, data: serde_json::Value, now: i64) -> store::NewEvent {
+    store::NewEvent {
         id: new_event_id(),
-        client_id: client_id.to_owned(),
         event_type: event_type.as_str(),
         body: body(event_type, now, data),
-        created_at: now,
     }
 }
 

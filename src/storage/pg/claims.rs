@@ -4,6 +4,7 @@ use super::super::claims::{ClaimHistory, ClaimRow};
 use super::super::events::EventRow;
 use super::super::idempotency::IdempotencyRow;
 use super::super::ledger::{AccountKind, TransferKind, WalletEntryRow};
+use super::super::webhooks::NewEvent;
 use super::super::Tx;
 
 /// What a claim reads under its gamer's lock.
@@ -181,11 +182,16 @@ pub struct ClaimWrite<'a> {
     pub transfer_kind: TransferKind,
     /// The idempotency key, its request fingerprint and answer status.
     pub key: Option<(&'a str, &'a str, i64)>,
+    /// The outbox event announcing the claim (kept only when the client has an
+    /// active webhook endpoint).
+    pub announcement: &'a NewEvent,
 }
 
 /// [`write_claim`]: see the binds there. Every write depends on the one before
 /// through its `RETURNING`, so a refused budget writes nothing at all; an expired
-/// idempotency record of the same key is replaced (a live one was replayed).
+/// idempotency record of the same key is replaced (a live one was replayed). The
+/// outbox event rides in the same statement, kept when the client has an active
+/// endpoint (as `storage::webhooks::INSERT_EVENT_SQL`).
 const WRITE_SQL: &str = "with payout as (
     update events set paid_out = paid_out + $5
     where id = $4 and total_budget is not null and paid_out + $5 <= total_budget
@@ -225,6 +231,12 @@ const WRITE_SQL: &str = "with payout as (
     on conflict (gamer_id, key) do update
         set fingerprint = excluded.fingerprint, status_code = excluded.status_code,
             response = excluded.response, created_at = excluded.created_at
+    returning 1
+), announced as (
+    insert into webhook_events (id, client_id, type, body, created_at)
+    select $20, $2, $21, $22, $8 from claim
+    where exists (select 1 from webhook_endpoints w
+                  where w.client_id = $2 and w.is_active = 1 and w.is_deleted = 0)
     returning 1
 )
 select claim.seq, claim.id, claim.event_id, claim.amount, claim.status,
@@ -272,6 +284,9 @@ pub async fn write_claim(
         .bind(key)
         .bind(fingerprint)
         .bind(status)
+        .bind(&write.announcement.id)
+        .bind(write.announcement.event_type)
+        .bind(&write.announcement.body)
         .fetch_optional(&mut **tx)
         .await?;
     let Some(written) = written else {
@@ -289,40 +304,46 @@ pub async fn write_claim(
 }
 
 /// [`write_claims`]: `$1` a JSON array of [`SharedWrite`]s. The claims of one
-/// batch, all of events without a budget and each of a different gamer, written
-/// in one statement: their rows, one debit per issuing shard for the sum of its
-/// claims, one credit per gamer, the transfers, the history lines and the
-/// idempotency keys.
+/// batch, each of a different gamer, all of events that had no budget when
+/// judged, written in one statement; a claim whose event has a budget by now is
+/// left out whole (`ok`). The rest: their rows, one debit per issuing shard for the sum of its
+/// claims, one credit per gamer, the transfers, the history lines, the
+/// idempotency keys and the outbox events.
 const WRITE_ALL_SQL: &str = "with j as (
     select * from json_to_recordset($1::json) as j(
         n bigint, id text, client_id text, gamer_id bigint, event_id text, amount bigint,
         status text, trace_watermark bigint, created_at bigint, shard bigint, bucket text,
         transfer_kind text, entry_kind text, direction text, name text, description text,
-        sync_status text, key text, fingerprint text, status_code bigint)
+        sync_status text, key text, fingerprint text, status_code bigint,
+        webhook_id text, webhook_type text, webhook_body text)
+), ok as (
+    select * from j
+    where not exists (select 1 from events e
+                      where e.id = j.event_id and e.total_budget is not null)
 ), claim as (
     insert into claims (id, client_id, gamer_id, event_id, amount, status, trace_watermark,
                         created_at, updated_at)
     select id, client_id, gamer_id, event_id, amount, status, trace_watermark,
            created_at, created_at
-    from j order by n
+    from ok order by n
     returning seq, id, event_id, amount, status, trace_watermark, created_at, updated_at
 ), debit as (
     update accounts a set balance = a.balance - d.total, updated_at = d.at
     from (select client_id, shard, sum(amount) as total, max(created_at) as at
-          from j where amount > 0 group by client_id, shard) d
+          from ok where amount > 0 group by client_id, shard) d
     where a.kind = 'ISSUING' and a.client_id = d.client_id and a.owner_id = d.shard
     returning a.id, a.address, a.client_id, a.owner_id
 ), credit as (
-    update accounts a set balance = a.balance + j.amount, updated_at = j.created_at
-    from j
-    where a.kind = j.bucket and a.client_id = j.client_id and a.owner_id = j.gamer_id
-      and j.amount > 0
+    update accounts a set balance = a.balance + ok.amount, updated_at = ok.created_at
+    from ok
+    where a.kind = ok.bucket and a.client_id = ok.client_id and a.owner_id = ok.gamer_id
+      and ok.amount > 0
     returning a.id, a.address, a.owner_id
 ), moved as (
-    select j.*, debit.id as debit_id, debit.address as debit_address,
+    select ok.*, debit.id as debit_id, debit.address as debit_address,
            credit.id as credit_id, credit.address as credit_address
-    from j join debit on debit.client_id = j.client_id and debit.owner_id = j.shard
-           join credit on credit.owner_id = j.gamer_id
+    from ok join debit on debit.client_id = ok.client_id and debit.owner_id = ok.shard
+           join credit on credit.owner_id = ok.gamer_id
 ), transfer as (
     insert into transfers (uid, kind, debit_account_id, credit_account_id, amount, created_at)
     select id, transfer_kind, debit_id, credit_id, amount, created_at from moved order by n
@@ -337,12 +358,20 @@ const WRITE_ALL_SQL: &str = "with j as (
 ), remembered as (
     insert into idempotency_keys (gamer_id, key, fingerprint, status_code, response,
                                   created_at)
-    select j.gamer_id, j.key, j.fingerprint, j.status_code, to_jsonb(claim)::text,
-           j.created_at
-    from j join claim on claim.id = j.id where j.key is not null
+    select ok.gamer_id, ok.key, ok.fingerprint, ok.status_code, to_jsonb(claim)::text,
+           ok.created_at
+    from ok join claim on claim.id = ok.id where ok.key is not null
     on conflict (gamer_id, key) do update
         set fingerprint = excluded.fingerprint, status_code = excluded.status_code,
             response = excluded.response, created_at = excluded.created_at
+    returning 1
+), announced as (
+    insert into webhook_events (id, client_id, type, body, created_at)
+    select ok.webhook_id, ok.client_id, ok.webhook_type, ok.webhook_body, ok.created_at
+    from ok join claim on claim.id = ok.id
+    where exists (select 1 from webhook_endpoints w
+                  where w.client_id = ok.client_id and w.is_active = 1 and w.is_deleted = 0)
+    order by ok.n
     returning 1
 )
 select claim.seq, claim.id, claim.event_id, claim.amount, claim.status,
@@ -373,6 +402,9 @@ struct SharedWrite<'a> {
     key: Option<&'a str>,
     fingerprint: Option<&'a str>,
     status_code: Option<i64>,
+    webhook_id: &'a str,
+    webhook_type: &'static str,
+    webhook_body: &'a str,
 }
 
 impl<'a> From<&'a ClaimWrite<'a>> for SharedWrite<'a> {
@@ -398,40 +430,48 @@ impl<'a> From<&'a ClaimWrite<'a>> for SharedWrite<'a> {
             key: write.key.map(|(key, _, _)| key),
             fingerprint: write.key.map(|(_, fingerprint, _)| fingerprint),
             status_code: write.key.map(|(_, _, status)| status),
+            webhook_id: &write.announcement.id,
+            webhook_type: write.announcement.event_type,
+            webhook_body: &write.announcement.body,
         }
     }
 }
 
 /// Writes the claims of a batch in one statement (see [`WRITE_ALL_SQL`]): each
-/// of a different gamer, none of an event with a budget (those take
-/// [`write_claim`], whose guarded payout may refuse). The rows come back in the
-/// writes' order. A missing account fails the statement: nothing is written.
+/// of a different gamer, none of an event with a budget when it was judged (those
+/// take [`write_claim`], whose guarded payout may refuse). Each write's claim, in
+/// the writes' order; `None` for a claim not written because its event has a
+/// budget now: one added since the claim was judged (the statement sees it, as it
+/// takes its snapshot after waiting for the budget's `lock table claims`), so the
+/// claim must be judged again and take the guarded path. A missing account fails
+/// the statement: nothing is written.
 pub async fn write_claims(
     tx: &mut Tx,
     writes: &[ClaimWrite<'_>],
-) -> Result<Vec<ClaimRow>, sqlx::Error> {
+) -> Result<Vec<Option<ClaimRow>>, sqlx::Error> {
     let rows: Vec<WrittenRow> = sqlx::query_as(WRITE_ALL_SQL)
         .bind(numbered(writes.iter().map(SharedWrite::from))?)
         .fetch_all(&mut **tx)
         .await?;
-    let moved = writes.iter().filter(|write| write.claim.amount > 0).count() as i64;
+    let moved = rows.iter().filter(|row| row.claim.amount > 0).count() as i64;
     let counted = rows
         .first()
         .is_none_or(|row| row.transfers == moved && row.entries == moved);
+    let written = rows.len();
     let mut by_id: std::collections::HashMap<String, ClaimRow> = rows
         .into_iter()
         .map(|row| (row.claim.id.clone(), row.claim))
         .collect();
-    let claims: Vec<ClaimRow> = writes
+    let claims: Vec<Option<ClaimRow>> = writes
         .iter()
-        .filter_map(|write| by_id.remove(&write.claim.id))
+        .map(|write| by_id.remove(&write.claim.id))
         .collect();
-    if claims.len() != writes.len() || !by_id.is_empty() || !counted {
+    if !by_id.is_empty() || !counted {
         // An account is missing: the statement must not commit half a batch.
         return Err(sqlx::Error::Protocol(format!(
-            "a batch of {} claims wrote {} of them, {moved} expected to move money",
+            "a batch of {} claims wrote {written} of them, {moved} of which should move money, \
+             but not with every transfer and history line",
             writes.len(),
-            claims.len()
         )));
     }
     Ok(claims)

@@ -33,7 +33,6 @@ use tokio::sync::{mpsc, RwLock, RwLockWriteGuard};
 use super::super::claims::ClaimRow;
 use super::super::Tx;
 use super::claims::{self, ClaimScene, ClaimWrite, SceneRequest};
-use super::outbox::{self, NewEvent};
 
 /// A boxed future that may move between threads.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -45,12 +44,10 @@ const BATCH_MAX: usize = 64;
 const QUEUE: usize = 4096;
 
 /// One claim that can run inside a shared transaction. A batch runs its claims
-/// in three shared statements (read every scene, write every granted claim,
-/// write every outbox event: `storage::pg::claims::read_scenes`,
-/// `write_claims`, `outbox::insert_events`), the domain judging each scene in
-/// between; a claim that cannot share them (the second of one gamer in a batch,
-/// or one of an event with a budget) runs its own statements in the same
-/// transaction afterwards.
+/// in two shared statements (read every scene, then write every granted claim
+/// with its outbox event: `storage::pg::claims::read_scenes`, `write_claims`),
+/// the domain judging each scene in between; a claim of an event with a budget
+/// runs its own statements in the same transaction ([`BatchJob::run`]).
 pub trait BatchJob: Send + 'static {
     /// The gamer whose row the job locks; also its lane and its place in a batch.
     fn gamer_id(&self) -> i64;
@@ -60,9 +57,8 @@ pub trait BatchJob: Send + 'static {
     fn judge(&mut self, scene: ClaimScene) -> Step;
     /// The write the job asked for with [`Step::Write`].
     fn write(&self) -> Option<ClaimWrite<'_>>;
-    /// The shared write wrote the job's claim: keeps the answer and returns the
-    /// event to announce, if any.
-    fn written(&mut self, claim: ClaimRow) -> Option<NewEvent>;
+    /// The shared write wrote the job's claim (and its outbox event): keeps the answer.
+    fn written(&mut self, claim: ClaimRow);
     /// Runs the job's own statements in the batch's transaction, keeping its
     /// outcome for later. An error aborts the batch.
     fn run<'a>(&'a mut self, tx: &'a mut Tx) -> BoxFuture<'a, Result<(), sqlx::Error>>;
@@ -81,7 +77,7 @@ pub enum Step {
     Answered,
     /// The claim is granted: write it with the batch.
     Write,
-    /// The claim needs its own statements ([`BatchJob::run`]).
+    /// The claim needs its own statements ([`BatchJob::run`]): a guarded payout.
     ByItself,
 }
 
@@ -254,29 +250,46 @@ async fn run_batch(pool: &AnyPool, mut batch: Vec<Box<dyn BatchJob>>, shared: &S
     }
 }
 
-/// The statements of a batch (sorted by gamer), in its transaction: the shared
-/// read, the judging, the shared writes, then the jobs that run by themselves.
+/// The statements of a batch (sorted by gamer), in its transaction, in rounds:
+/// round `r` takes the `r`-th job of each gamer, reads all their scenes in one
+/// statement, judges them and writes every granted claim in one more; the jobs
+/// that need their own statements run at the end of their round. A gamer's jobs
+/// thus run in the order they queued, each seeing the one before.
 async fn run_jobs(tx: &mut Tx, batch: &mut [Box<dyn BatchJob>]) -> Result<(), sqlx::Error> {
-    // A gamer's second job must see the first one's write: it runs by itself.
-    let first_of_gamer: Vec<bool> = (0..batch.len())
-        .map(|index| index == 0 || batch[index - 1].gamer_id() != batch[index].gamer_id())
-        .collect();
-    let shared: Vec<usize> = (0..batch.len())
-        .filter(|&index| first_of_gamer[index])
-        .collect();
-    let requests: Vec<SceneRequest<'_>> = batch
-        .iter_mut()
-        .zip(&first_of_gamer)
-        .filter(|(_, first)| **first)
-        .map(|(job, _)| job.scene_request())
-        .collect();
+    let mut pending: Vec<usize> = (0..batch.len()).collect();
+    while !pending.is_empty() {
+        let mut round: Vec<usize> = Vec::new();
+        let mut later = Vec::new();
+        for index in pending {
+            let gamer = batch[index].gamer_id();
+            // Sorted by gamer: a gamer's second job follows its first.
+            match round.last() {
+                Some(&last) if batch[last].gamer_id() == gamer => later.push(index),
+                _ => round.push(index),
+            }
+        }
+        run_round(tx, batch, &round).await?;
+        pending = later;
+    }
+    Ok(())
+}
+
+/// One round of [`run_jobs`]: the jobs `round` of `batch`, each of another gamer.
+async fn run_round(
+    tx: &mut Tx,
+    batch: &mut [Box<dyn BatchJob>],
+    round: &[usize],
+) -> Result<(), sqlx::Error> {
+    let mut requests = Vec::with_capacity(round.len());
+    for (index, job) in batch.iter_mut().enumerate() {
+        if round.binary_search(&index).is_ok() {
+            requests.push(job.scene_request());
+        }
+    }
     let scenes = claims::read_scenes(tx, &requests).await?;
     drop(requests);
-    let mut by_itself: Vec<usize> = (0..batch.len())
-        .filter(|&index| !first_of_gamer[index])
-        .collect();
-    let mut writing = Vec::new();
-    for (&index, scene) in shared.iter().zip(scenes) {
+    let (mut writing, mut by_itself) = (Vec::new(), Vec::new());
+    for (&index, scene) in round.iter().zip(scenes) {
         match batch[index].judge(scene) {
             Step::Answered => {}
             Step::Write => writing.push(index),
@@ -291,12 +304,13 @@ async fn run_jobs(tx: &mut Tx, batch: &mut [Box<dyn BatchJob>]) -> Result<(), sq
             .ok_or_else(|| sqlx::Error::Protocol("a granted claim had nothing to write".into()))?;
         let rows = claims::write_claims(tx, &writes).await?;
         drop(writes);
-        let events: Vec<NewEvent> = writing
-            .iter()
-            .zip(rows)
-            .filter_map(|(&index, row)| batch[index].written(row))
-            .collect();
-        outbox::insert_events(tx, &events).await?;
+        for (&index, row) in writing.iter().zip(rows) {
+            match row {
+                Some(row) => batch[index].written(row),
+                // Its event has a budget by now: judged again, on the guarded path.
+                None => by_itself.push(index),
+            }
+        }
     }
     by_itself.sort_unstable();
     for index in by_itself {

@@ -10,4 +10,3 @@
 
 pub mod claims;
 pub mod lanes;
-pub mod outbox;
