@@ -8,6 +8,7 @@ mod burst;
 mod ceiling;
 mod grow;
 mod ledger;
+mod receiver;
 mod seed;
 
 use std::process::ExitCode;
@@ -38,6 +39,8 @@ enum Command {
     LedgerSqlite(ledger::LedgerArgs),
     /// Append rows to `transfers` and `wallet_entries` of a client's gamers.
     GrowLedger(grow::GrowArgs),
+    /// The webhook receiver: answers every POST 200 and counts it (GET / says how many).
+    Receiver(receiver::ReceiverArgs),
     /// Print the first column of the first row of a query (an integer).
     Scalar {
         /// Database URL, as the server takes it.
@@ -67,6 +70,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Burst(args) => burst::run(args).await,
         Command::LedgerSqlite(args) => ledger::run(args).await,
         Command::GrowLedger(args) => grow::run(args).await,
+        Command::Receiver(args) => receiver::run(args).await,
         Command::Scalar { database_url, sql } => {
             let mut conn = connect_one(&database_url).await?;
             let value: i64 = sqlx::query_scalar(&sql)

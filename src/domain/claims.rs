@@ -133,7 +133,7 @@ struct ClaimJob {
     /// When the batch read its scene.
     now: i64,
     /// Judged and granted, waiting for the batch's write.
-    granted: Option<Granted>,
+    granted: Option<Box<Granted>>,
     outcome: Option<Result<Reward>>,
     reply: oneshot::Sender<Result<Reward>>,
 }
@@ -325,7 +325,7 @@ impl Granted {
 /// What the rules make of a claim's scene on PostgreSQL.
 enum Planned {
     Answer(Result<Reward>),
-    Grant(Granted),
+    Grant(Box<Granted>),
 }
 
 fn plan(gamer: &Gamer, scene: pg::ClaimScene, fingerprint: &str, now: i64) -> Planned {
@@ -345,14 +345,14 @@ fn plan(gamer: &Gamer, scene: pg::ClaimScene, fingerprint: &str, now: i64) -> Pl
         return Planned::Answer(Err(error.into()));
     };
     let data = granted_data(gamer, &claim);
-    Planned::Grant(Granted {
+    Planned::Grant(Box::new(Granted {
         announcement: webhooks::new_event(EventType::RewardGranted, data, now),
         budgeted: event.total_budget.is_some(),
         claim,
         bucket,
         entry,
         transfer_kind,
-    })
+    }))
 }
 
 /// The `reward.granted` webhook's data: the claim object of the API plus the

@@ -299,6 +299,22 @@ impl Db {
         Some(changes::follow_postgres(url, Arc::clone(&self.changes)))
     }
 
+    /// Begins a read-only transaction on the reader pool whose statements all read
+    /// one snapshot: for an answer assembled from several queries (a page of rows
+    /// and the rows under each), so that a write committed between them cannot make
+    /// it contradict itself. SQLite's deferred transaction reads one WAL snapshot
+    /// from its first read to its end.
+    pub async fn begin_snapshot(&self) -> Result<Tx, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.reader.begin().await,
+            Backend::Postgres => {
+                self.reader
+                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    .await
+            }
+        }
+    }
+
     /// Begins a write transaction. On SQLite it takes the write lock at once
     /// (`BEGIN IMMEDIATE`): the group-commit writer (`storage::lite`) is a second
     /// writer connection, and a deferred transaction that has read first cannot

@@ -357,8 +357,8 @@ pub struct DeliveryRow {
 }
 
 /// A page of an endpoint's deliveries, newest first, `seq` below `before`.
-pub async fn list_deliveries(
-    db: &Db,
+pub async fn list_deliveries<'e>(
+    executor: impl AnyExecutor<'e>,
     endpoint_id: &str,
     status: Option<&str>,
     before: i64,
@@ -374,18 +374,21 @@ pub async fn list_deliveries(
     .bind(before)
     .bind(status)
     .bind(i64::from(limit))
-    .fetch_all(db.reader())
+    .fetch_all(executor)
     .await
 }
 
 /// The attempts of a delivery, oldest first.
-pub async fn list_attempts(db: &Db, delivery_id: &str) -> Result<Vec<Attempt>, sqlx::Error> {
+pub async fn list_attempts<'e>(
+    executor: impl AnyExecutor<'e>,
+    delivery_id: &str,
+) -> Result<Vec<Attempt>, sqlx::Error> {
     let rows: Vec<(i64, Option<i64>, Option<String>, i64)> = sqlx::query_as(
         "select at, status_code, error, duration_ms from webhook_attempts
          where delivery_id = $1 order by seq",
     )
     .bind(delivery_id)
-    .fetch_all(db.reader())
+    .fetch_all(executor)
     .await?;
     Ok(rows
         .into_iter()

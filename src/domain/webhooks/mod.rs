@@ -397,13 +397,17 @@ pub async fn list_deliveries(
         status.unwrap_or("")
     );
     let before = cursors.start(&scope, cursor)?;
-    let rows = store::list_deliveries(db, &endpoint.id, status, before, limit + 1).await?;
+    // One snapshot: a delivery's state and its attempts agree even while the
+    // deliverer records a new attempt.
+    let mut tx = db.begin_snapshot().await?;
+    let rows = store::list_deliveries(&mut *tx, &endpoint.id, status, before, limit + 1).await?;
     let (rows, next) = cursors.finish_page(&scope, rows, limit, |row| row.seq);
     let mut views = Vec::with_capacity(rows.len());
     for delivery in rows {
-        let attempts = store::list_attempts(db, &delivery.id).await?;
+        let attempts = store::list_attempts(&mut *tx, &delivery.id).await?;
         views.push(DeliveryView { delivery, attempts });
     }
+    tx.commit().await?;
     Ok((views, next))
 }
 
