@@ -445,7 +445,7 @@ fn judge(event: &Event, history: &ClaimHistory, now: i64) -> Result<Option<i64>>
 fn new_claim(event: &Event, trace_watermark: Option<i64>, now: i64) -> ClaimRow {
     ClaimRow {
         seq: 0,
-        id: uuid::Uuid::new_v4().to_string(),
+        id: super::ids::new_id().to_string(),
         event_id: event.id.clone(),
         amount: event.reward_amount,
         status: "REWARDED".to_owned(),

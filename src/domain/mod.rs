@@ -11,6 +11,7 @@ pub mod cursor;
 pub mod error;
 pub mod events;
 pub mod idempotency;
+pub mod ids;
 pub mod ledger;
 pub mod money;
 pub mod otp;

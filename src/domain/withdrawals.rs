@@ -93,7 +93,7 @@ async fn move_to_kgen(
         });
     }
     let row = WithdrawalRow {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: super::ids::new_id().to_string(),
         client_id: gamer.client_id.clone(),
         gamer_id: gamer.gamer_id,
         kgen_account_id,

@@ -71,7 +71,7 @@ impl SessionJob {
         if client.welcome_bonus == 0 {
             return Ok(0);
         }
-        let uid = uuid::Uuid::new_v4().to_string();
+        let uid = crate::domain::ids::new_id().to_string();
         if !ledger::post_on_writer(conn, &welcome_bonus(client, gamer_id, &uid, now))? {
             return Err(anyhow::anyhow!("issuing accounts are never refused a debit").into());
         }

@@ -79,7 +79,7 @@ pub async fn start_session(
     update: &Profile,
 ) -> Result<StartedSession> {
     let key = ring.current(db, Purpose::Access).await?;
-    let session_id = uuid::Uuid::new_v4().to_string();
+    let session_id = super::ids::new_id().to_string();
     let refresh_token = tokens::generate_refresh_token();
     let written = match db.lite() {
         Some(writer) => {
@@ -202,7 +202,7 @@ async fn create_wallet(
     if client.welcome_bonus == 0 {
         return Ok(0);
     }
-    let uid = uuid::Uuid::new_v4().to_string();
+    let uid = super::ids::new_id().to_string();
     let bonus = welcome_bonus(client, gamer_id, &uid, now);
     if !ledger::post(tx, &bonus).await? {
         return Err(anyhow::anyhow!("issuing accounts are never refused a debit").into());

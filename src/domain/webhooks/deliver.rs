@@ -295,7 +295,7 @@ impl Deliverer {
                         0
                     };
                     deliveries.push(NewDelivery {
-                        id: uuid::Uuid::new_v4().to_string(),
+                        id: crate::domain::ids::new_id().to_string(),
                         endpoint_id: endpoint.id.clone(),
                         event_id: event.id.clone(),
                         locked_until,

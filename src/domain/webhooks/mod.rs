@@ -413,7 +413,7 @@ pub async fn list_deliveries(
 
 /// A new event id (`webhook-id`).
 pub fn new_event_id() -> String {
-    format!("evt_{}", uuid::Uuid::new_v4().simple())
+    format!("evt_{}", super::ids::new_id().simple())
 }
 
 /// The delivered body: `{"type", "timestamp", "data"}`.
