@@ -4,10 +4,10 @@
 //! as soon as it has anything, and a batch is whatever arrived meanwhile.
 //!
 //! A batch begins by locking every gamer it touches, in id order (`BEGIN`, then
-//! the locks: see `storage::begin_then`), and runs its jobs
-//! in that order, so two batches (of this server or another) take gamer locks in
-//! the same order. A job's refusal writes nothing (see `storage::pg::claims`), so
-//! it needs no savepoint. A statement that fails aborts the transaction: the batch
+//! the locks: see `storage::begin_then`), so two batches (of this server or
+//! another) take gamer locks in the same order, then runs its jobs in rounds of
+//! shared statements ([`run_jobs`]). A job's refusal writes nothing (see
+//! `storage::pg::claims`), so it needs no savepoint. A statement that fails aborts the transaction: the batch
 //! is rolled back and every job runs again alone, in a transaction of its own. A
 //! failed commit answers every job of the batch with the error. Each job is
 //! answered only after the commit that holds its write.
