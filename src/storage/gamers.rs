@@ -11,17 +11,18 @@ pub const LOCK_GAMER_SQL: &str = "update gamers
            and user_id = $2
          returning id";
 
-/// [`insert_gamer`]: `$1` client, `$2` user id, `$3` profile, `$4` time.
+/// Inserts a gamer (`$1` client, `$2` user id, `$3` profile, `$4` time); no row if
+/// one exists. The SQLite session writer's (`storage::lite::sessions`).
 pub const INSERT_GAMER_SQL: &str =
     "insert into gamers (client_id, user_id, profile, created_at, updated_at)
          values ($1, $2, $3, $4, $4)
          on conflict (client_id, user_id) do nothing
          returning id";
 
-/// [`set_wallet_address`]: `$1` address, `$2` gamer.
+/// Sets a new gamer's wallet address: `$1` address, `$2` gamer.
 pub const SET_WALLET_ADDRESS_SQL: &str = "update gamers set wallet_address = $1 where id = $2";
 
-/// [`set_profile`]: `$1` profile, `$2` gamer.
+/// Replaces a gamer's profile JSON: `$1` profile, `$2` gamer.
 pub const SET_PROFILE_SQL: &str = "update gamers set profile = $1 where id = $2";
 
 /// A gamer as a session sees it.
@@ -74,47 +75,6 @@ pub async fn lock_gamer(
 /// Locks a gamer row by id (see [`lock_gamer`]).
 pub async fn lock_gamer_by_id(tx: &mut Tx, gamer_id: i64) -> Result<(), sqlx::Error> {
     sqlx::query("update gamers set lock_version = lock_version + 1 where id = $1")
-        .bind(gamer_id)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
-/// Inserts a new gamer; `None` if another transaction created it first.
-pub async fn insert_gamer(
-    tx: &mut Tx,
-    client_id: &str,
-    user_id: &str,
-    profile: &str,
-    now: i64,
-) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar(INSERT_GAMER_SQL)
-        .bind(client_id)
-        .bind(user_id)
-        .bind(profile)
-        .bind(now)
-        .fetch_optional(&mut **tx)
-        .await
-}
-
-/// Sets a new gamer's wallet address.
-pub async fn set_wallet_address(
-    tx: &mut Tx,
-    gamer_id: i64,
-    address: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(SET_WALLET_ADDRESS_SQL)
-        .bind(address)
-        .bind(gamer_id)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
-/// Replaces a gamer's profile JSON.
-pub async fn set_profile(tx: &mut Tx, gamer_id: i64, profile: &str) -> Result<(), sqlx::Error> {
-    sqlx::query(SET_PROFILE_SQL)
-        .bind(profile)
         .bind(gamer_id)
         .execute(&mut **tx)
         .await?;

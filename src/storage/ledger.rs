@@ -140,31 +140,14 @@ pub async fn post_transfer(
     }))
 }
 
-/// [`insert_wallet_accounts`]: `$1` client, `$2` gamer, `$3` address, `$4` time.
+/// Creates the three buckets of a gamer's custodial wallet: `$1` client, `$2`
+/// gamer, `$3` address, `$4` time.
 pub const INSERT_WALLET_ACCOUNTS_SQL: &str =
     "insert into accounts (kind, client_id, owner_id, address, balance, created_at,
                                updated_at)
          values ('EARNED', $1, $2, $3, 0, $4, $4),
                 ('BONUS', $1, $2, $3, 0, $4, $4),
                 ('BOUGHT', $1, $2, $3, 0, $4, $4)";
-
-/// Creates the three buckets of a gamer's custodial wallet.
-pub async fn insert_wallet_accounts(
-    tx: &mut Tx,
-    client_id: &str,
-    gamer_id: i64,
-    address: &str,
-    now: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(INSERT_WALLET_ACCOUNTS_SQL)
-        .bind(client_id)
-        .bind(gamer_id)
-        .bind(address)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
 
 /// Creates a KGeN account's wallet account.
 pub async fn insert_kgen_account(

@@ -109,6 +109,9 @@ pub struct Db {
     lite: Option<lite::LiteWriter>,
     /// PostgreSQL only: the group-commit lanes of claims.
     lanes: Option<pg::lanes::Lanes>,
+    /// PostgreSQL only: new gamers' ids, taken ahead of their session start, and
+    /// known gamers'.
+    gamer_ids: Option<Arc<pg::sessions::GamerIds>>,
 }
 
 impl std::fmt::Debug for Db {
@@ -201,11 +204,13 @@ impl Db {
                     direct_url: None,
                     lite: Some(lite::LiteWriter::open(sqlite_path(&url), others_writing)?),
                     lanes: None,
+                    gamer_ids: None,
                 }
             }
             Backend::Postgres => {
                 let shared = pool(settings.max_connections.max(2));
                 let shared_writer = shared.clone();
+                let lanes = pg_lanes();
                 Db {
                     writer: shared.clone(),
                     reader: shared,
@@ -215,9 +220,10 @@ impl Db {
                     lite: None,
                     lanes: Some(pg::lanes::Lanes::start(
                         shared_writer,
-                        pg_lanes(),
+                        lanes,
                         settings.acquire_timeout,
                     )),
+                    gamer_ids: Some(Arc::new(pg::sessions::GamerIds::new(lanes))),
                 }
             }
         };
@@ -280,6 +286,11 @@ impl Db {
     /// PostgreSQL: the group-commit lanes of claims.
     pub fn lanes(&self) -> Option<&pg::lanes::Lanes> {
         self.lanes.as_ref()
+    }
+
+    /// PostgreSQL: new and known gamers' ids (see `pg::sessions`).
+    pub fn gamer_ids(&self) -> Option<&pg::sessions::GamerIds> {
+        self.gamer_ids.as_deref()
     }
 
     /// Which gamer wallets changed: note a generation before reading a wallet.

@@ -299,3 +299,179 @@ async fn a_batch_whose_gamer_locks_fail_leaves_its_connection_usable() {
     );
     app.assert_ledger_holds().await;
 }
+
+/// Sends every session start at once while the batching is held (as
+/// [`claim_as_one_batch`]), then lets it take them as one batch.
+async fn start_as_one_batch(
+    app: &Arc<TestApp>,
+    client: &TestClient,
+    bodies: Vec<serde_json::Value>,
+) -> Vec<Answer> {
+    let count = bodies.len();
+    let (lite, lanes) = (app.db.lite(), app.db.lanes());
+    let lite_hold = lite.map(|writer| writer.hold());
+    let lanes_hold = match lanes {
+        Some(lanes) => Some(lanes.hold().await),
+        None => None,
+    };
+    let pending = || match (lite, lanes) {
+        (Some(writer), _) => writer.queued() + 1,
+        (_, Some(lanes)) => lanes.pending(),
+        _ => unreachable!("every backend batches session starts"),
+    };
+    let handles: Vec<_> = bodies
+        .into_iter()
+        .map(|body| {
+            let (app, client) = (Arc::clone(app), client.clone());
+            tokio::spawn(async move { app.session(&client, body).await })
+        })
+        .collect();
+    for _ in 0..500 {
+        if pending() >= count {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(pending(), count, "every start reached the batching");
+    drop(lite_hold);
+    drop(lanes_hold);
+    let mut answers = Vec::new();
+    for handle in handles {
+        answers.push(handle.await.expect("session task"));
+    }
+    let largest = match (lite, lanes) {
+        (Some(writer), _) => writer.largest_batch(),
+        (_, Some(lanes)) => lanes.largest_batch(),
+        _ => 0,
+    };
+    assert!(largest >= count, "the starts formed one batch");
+    answers
+}
+
+/// `count` user ids of one PostgreSQL lane (the lane a new user's starts take),
+/// starting with `prefix`.
+fn users_of_one_lane(
+    app: &TestApp,
+    client: &TestClient,
+    prefix: &str,
+    count: usize,
+) -> Vec<String> {
+    let lanes = app.db.lanes().map_or(1, |lanes| lanes.count());
+    let lane =
+        |user: &str| kgen_loyalty::storage::pg::sessions::lane_of_user(&client.id, user, lanes);
+    (0..)
+        .map(|i| format!("{prefix}-{i}"))
+        .filter(|user| lane(user) == 0)
+        .take(count)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_batch_of_session_starts_creates_each_new_gamer_once_and_updates_known_ones() {
+    // Arrange: a known gamer with a profile; three new users, one of them twice.
+    let app = Arc::new(spawn_app().await);
+    let client = app.create_client().await;
+    let users = users_of_one_lane(&app, &client, "batch-user", 4);
+    let (known, new) = (&users[0], &users[1..]);
+    let first = app
+        .session(
+            &client,
+            json!({"user_id": known, "name": "Asha", "level": 2}),
+        )
+        .await;
+    assert_eq!(first.status, 200);
+    let mut bodies = vec![json!({"user_id": known, "level": 3})];
+    bodies.extend(
+        new.iter()
+            .map(|user| json!({"user_id": user, "os_name": "iOS"})),
+    );
+    bodies.push(json!({"user_id": new[0], "os_name": "Android"}));
+
+    // Act
+    let answers = start_as_one_batch(&app, &client, bodies).await;
+
+    // Assert: every start answered; the known gamer kept its wallet and merged its
+    // profile; each new user became one gamer with one bonus, its twin start found it.
+    assert!(answers.iter().all(|a| a.status == 200), "{answers:?}");
+    let known_answer = &answers[0];
+    assert_eq!(known_answer.body["is_new_user"], false);
+    assert_eq!(
+        known_answer.body["wallet_address"],
+        first.body["wallet_address"]
+    );
+    assert_eq!(
+        known_answer.body["name"], "Asha",
+        "fields not sent are kept"
+    );
+    assert_eq!(known_answer.body["level"], 3, "sent fields are updated");
+    let twins = [&answers[1], &answers[4]];
+    assert_eq!(
+        twins
+            .iter()
+            .filter(|a| a.body["is_new_user"] == true)
+            .count(),
+        1,
+        "one of the twin starts created the gamer"
+    );
+    assert_eq!(
+        twins[0].body["wallet_address"],
+        twins[1].body["wallet_address"]
+    );
+    for answer in &answers[2..4] {
+        assert_eq!(answer.body["is_new_user"], true);
+        assert_eq!(answer.body["os_name"], "iOS");
+    }
+    for answer in &answers {
+        let balance = app.balance(&answer.str("access_token")).await;
+        assert_eq!(balance.body["bonus_balance"], 50, "one welcome bonus each");
+    }
+    assert_eq!(app.scalar("select count(*) from gamers").await, 4);
+    assert_eq!(app.scalar("select count(*) from sessions").await, 6);
+    assert_eq!(
+        app.scalar("select count(*) from transfers where kind = 'WELCOME_BONUS'")
+            .await,
+        4
+    );
+    app.assert_ledger_holds().await;
+}
+
+#[tokio::test]
+async fn a_batch_of_session_starts_that_fails_to_commit_answers_503_and_writes_nothing() {
+    // Arrange: four new users, and a writer whose next commit fails.
+    let app = Arc::new(spawn_app().await);
+    let client = app.create_client().await;
+    let users = users_of_one_lane(&app, &client, "doomed-user", 4);
+    match (app.db.lite(), app.db.lanes()) {
+        (Some(writer), _) => writer.fail_next_commits(1),
+        (_, Some(lanes)) => lanes.fail_next_commits(1),
+        _ => unreachable!("every backend batches session starts"),
+    }
+    let bodies = users.iter().map(|user| json!({"user_id": user})).collect();
+
+    // Act
+    let answers = start_as_one_batch(&app, &client, bodies).await;
+
+    // Assert: all refused with 503, nothing written; the same starts succeed after.
+    for answer in &answers {
+        answer.assert_error(503, "SERVICE_UNAVAILABLE");
+    }
+    for table in [
+        "gamers",
+        "sessions",
+        "refresh_tokens",
+        "accounts where kind <> 'ISSUING'",
+        "transfers",
+    ] {
+        assert_eq!(
+            app.scalar(&format!("select count(*) from {table}")).await,
+            0,
+            "{table}"
+        );
+    }
+    for user in &users {
+        let answer = app.session(&client, json!({"user_id": user})).await;
+        assert_eq!(answer.status, 200);
+        assert_eq!(answer.body["is_new_user"], true);
+    }
+    app.assert_ledger_holds().await;
+}

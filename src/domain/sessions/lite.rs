@@ -1,4 +1,4 @@
-//! A session start on SQLite: the same steps as `super::write_session`, run as
+//! A session start on SQLite: the same steps as `super::pg`'s statement, run as
 //! one job of the group-commit writer (`storage::lite`), inside the savepoint the
 //! writer gives it. The writer is the only one that creates gamers, so the gamer
 //! found or inserted here cannot be raced by another session start.
@@ -62,7 +62,8 @@ impl SessionJob {
         Ok((gamer, profile, is_new_user, now, bonus))
     }
 
-    /// See `super::create_wallet`.
+    /// Gives a new gamer its wallet address and buckets, and credits the client's
+    /// welcome bonus with a ledger transfer. Returns the bonus credited.
     fn create_wallet(&self, conn: &Connection, gamer_id: i64, now: i64) -> Result<i64> {
         let client = &self.client;
         let address = self.addresses.address(Branch::Gamer, gamer_id)?;

@@ -2,10 +2,12 @@
 //! creates the gamer, its custodial wallet and the welcome-bonus transfer, all in one
 //! transaction; every session issues an access token and a refresh token. Refresh
 //! tokens are single-use and rotated; presenting a spent one revokes the session.
-//! The profile is in `profile`; the SQLite writer's half of a session start in
-//! `lite`; checking an access token in `domain::auth`.
+//! The profile is in `profile`; a session start's writes in `lite` (SQLite, on the
+//! group-commit writer) and `pg` (PostgreSQL, one statement); checking an access
+//! token in `domain::auth`.
 
 mod lite;
+mod pg;
 mod profile;
 
 pub(crate) use profile::with_profile_fields;
@@ -13,19 +15,16 @@ pub use profile::{Profile, ScreenSize};
 
 use std::time::Duration;
 
-use super::address::Branch;
 use super::auth::SessionCache;
 use super::clients::Client;
 use super::error::retry_on_contention;
 use super::ledger;
 use super::secrets::ServerKeys;
 use super::tokens::{self, AccessClaims, KeyRing, Purpose, SigningKey};
-use super::webhooks::EventType;
 use super::{Error, Result};
 use crate::storage::gamers::{self, GamerRow};
-use crate::storage::ledger as accounts;
 use crate::storage::sessions::{self as store, SessionGamerRow};
-use crate::storage::{self, Db, Tx};
+use crate::storage::{self, Db};
 
 /// Token lifetimes from the configuration.
 #[derive(Clone, Copy, Debug)]
@@ -95,19 +94,21 @@ pub async fn start_session(
             writer.write(move |conn| job.run(conn)).await??
         }
         None => {
-            retry_on_contention(|| {
-                write_session(
-                    db,
-                    keys,
-                    ttls,
-                    client,
-                    user_id,
-                    update,
-                    &session_id,
-                    &refresh_token,
-                )
-            })
-            .await?
+            let (Some(lanes), Some(ids)) = (db.lanes(), db.gamer_ids()) else {
+                return Err(
+                    anyhow::anyhow!("a PostgreSQL database has lanes and gamer ids").into(),
+                );
+            };
+            let start = pg::Start {
+                addresses: &keys.addresses,
+                ttls,
+                client,
+                user_id,
+                update,
+                session_id: &session_id,
+                refresh_hash: &tokens::hash_refresh_token(&refresh_token),
+            };
+            retry_on_contention(|| start.run(db, lanes, ids)).await?
         }
     };
     let (gamer, profile, is_new_user, started_at, bonus) = written;
@@ -139,78 +140,6 @@ pub async fn start_session(
 
 /// The gamer, its profile, whether it is new, the start time and the bonus credited.
 pub(crate) type WrittenSession = (GamerRow, Profile, bool, i64, i64);
-
-/// The session transaction: lock or create the gamer, merge the profile, insert the
-/// session and its refresh token.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one transaction's inputs, passed through"
-)]
-async fn write_session(
-    db: &Db,
-    keys: &ServerKeys,
-    ttls: TokenTtls,
-    client: &Client,
-    user_id: &str,
-    update: &Profile,
-    session_id: &str,
-    refresh_token: &str,
-) -> Result<WrittenSession> {
-    let now = storage::now_nanos();
-    let mut tx = db.begin().await?;
-    let (gamer_id, is_new_user, bonus) = loop {
-        if let Some(id) = gamers::lock_gamer(&mut tx, &client.id, user_id, now).await? {
-            break (id, false, 0);
-        }
-        let profile = Profile::default().merged(update).to_json();
-        if let Some(id) = gamers::insert_gamer(&mut tx, &client.id, user_id, &profile, now).await? {
-            let bonus = create_wallet(&mut tx, keys, client, user_id, id, now).await?;
-            break (id, true, bonus);
-        }
-        // Another transaction created this gamer between our two statements: its
-        // row is committed now, so the next lock finds it.
-    };
-    let mut gamer = gamers::find_gamer(&mut *tx, gamer_id)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("gamer {gamer_id} vanished inside its transaction"))?;
-    let profile = Profile::from_json(&gamer.profile).merged(update);
-    if !is_new_user && !update.is_empty() {
-        gamers::set_profile(&mut tx, gamer_id, &profile.to_json()).await?;
-        gamer.profile = profile.to_json();
-    }
-    store::insert_session(&mut tx, session_id, &client.id, gamer_id, now).await?;
-    let expires_at = now.saturating_add(nanos(ttls.refresh));
-    let hash = tokens::hash_refresh_token(refresh_token);
-    store::insert_refresh_token(&mut tx, &hash, session_id, expires_at, now).await?;
-    tx.commit().await?;
-    Ok((gamer, profile, is_new_user, now, bonus))
-}
-
-/// Gives a new gamer its wallet address and buckets, and credits the client's
-/// welcome bonus with a ledger transfer. Returns the bonus credited.
-async fn create_wallet(
-    tx: &mut Tx,
-    keys: &ServerKeys,
-    client: &Client,
-    user_id: &str,
-    gamer_id: i64,
-    now: i64,
-) -> Result<i64> {
-    let address = keys.addresses.address(Branch::Gamer, gamer_id)?;
-    gamers::set_wallet_address(tx, gamer_id, &address).await?;
-    accounts::insert_wallet_accounts(tx, &client.id, gamer_id, &address, now).await?;
-    if client.welcome_bonus == 0 {
-        return Ok(0);
-    }
-    let uid = super::ids::new_id().to_string();
-    let bonus = welcome_bonus(client, gamer_id, &uid, now);
-    if !ledger::post(tx, &bonus).await? {
-        return Err(anyhow::anyhow!("issuing accounts are never refused a debit").into());
-    }
-    let data = welcome_data(client, user_id, &uid, &address);
-    super::webhooks::announce(tx, &client.id, EventType::WelcomeBonusGranted, data, now).await?;
-    Ok(client.welcome_bonus)
-}
 
 /// The welcome bonus of a new gamer of `client`.
 fn welcome_bonus<'a>(

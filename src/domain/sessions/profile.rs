@@ -80,6 +80,18 @@ impl Profile {
     pub(crate) fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a profile serializes")
     }
+
+    /// The fields this profile sets, as a JSON object of only those (what a
+    /// merge over a stored profile replaces); `None` when it sets none.
+    pub(crate) fn set_fields_json(&self) -> Option<String> {
+        let serde_json::Value::Object(mut fields) =
+            serde_json::to_value(self).expect("a profile serializes")
+        else {
+            return None;
+        };
+        fields.retain(|_, value| !value.is_null());
+        (!fields.is_empty()).then(|| serde_json::Value::Object(fields).to_string())
+    }
 }
 
 /// A screen size as the game sends it: a string, or a number kept as its text

@@ -25,7 +25,7 @@ pub fn lock_gamer(
     })
 }
 
-/// See `storage::gamers::insert_gamer`.
+/// Inserts a new gamer (see `storage::gamers::INSERT_GAMER_SQL`).
 pub fn insert_gamer(
     conn: &Connection,
     client_id: &str,
@@ -37,13 +37,13 @@ pub fn insert_gamer(
     query_row(conn, INSERT_GAMER_SQL, &params, |row| row.get(0))
 }
 
-/// See `storage::gamers::set_wallet_address`.
+/// Sets a new gamer's wallet address.
 pub fn set_wallet_address(conn: &Connection, gamer_id: i64, address: &str) -> rusqlite::Result<()> {
     execute(conn, SET_WALLET_ADDRESS_SQL, &[&address, &gamer_id])?;
     Ok(())
 }
 
-/// See `storage::gamers::set_profile`.
+/// Replaces a gamer's profile JSON.
 pub fn set_profile(conn: &Connection, gamer_id: i64, profile: &str) -> rusqlite::Result<()> {
     execute(conn, SET_PROFILE_SQL, &[&profile, &gamer_id])?;
     Ok(())
@@ -64,7 +64,7 @@ pub fn find_gamer(conn: &Connection, gamer_id: i64) -> rusqlite::Result<Option<G
     })
 }
 
-/// See `storage::ledger::insert_wallet_accounts`.
+/// Creates the three buckets of a gamer's custodial wallet.
 pub fn insert_wallet_accounts(
     conn: &Connection,
     client_id: &str,

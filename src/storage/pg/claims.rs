@@ -97,7 +97,7 @@ struct Numbered<T> {
 }
 
 /// The batch's items as one JSON array parameter, each with its place `n`.
-fn numbered<T: serde::Serialize>(
+pub(super) fn numbered<T: serde::Serialize>(
     items: impl IntoIterator<Item = T>,
 ) -> Result<String, sqlx::Error> {
     let items: Vec<Numbered<T>> = items

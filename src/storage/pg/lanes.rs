@@ -1,12 +1,17 @@
-//! Group commit on PostgreSQL: write jobs (claims) queue on a few lanes; each lane
+//! Group commit on PostgreSQL: write jobs (claims and session starts) queue on a
+//! few lanes; each lane
 //! takes what has queued since its last commit, runs it in one transaction and
 //! commits once. One job alone is not held back waiting for company: a lane starts
 //! as soon as it has anything, and a batch is whatever arrived meanwhile.
 //!
-//! A batch begins by locking every gamer it touches, in id order (`BEGIN`, then
-//! the locks: see `storage::begin_then`), so two batches (of this server or
-//! another) take gamer locks in the same order, then runs its jobs in rounds of
-//! shared statements ([`run_jobs`]). A job's refusal writes nothing (see
+//! A batch begins by locking every gamer its claims touch, in id order (`BEGIN`,
+//! then the locks: see `storage::begin_then`), so two batches (of this server or
+//! another) take gamer locks in the same order, then runs its claims in rounds of
+//! shared statements ([`run_jobs`]) and its session starts in one more
+//! (`storage::pg::sessions`). A gamer's claims and session starts share its lane
+//! (`gamer id mod lanes`; a user not yet a gamer by a hash, and its new id is picked
+//! to match), and so do its issuing shard's (`storage::ledger::ISSUING_SHARDS` is a
+//! multiple of the lanes): two lanes never wait for each other's locks. A job's refusal writes nothing (see
 //! `storage::pg::claims`), so it needs no savepoint. A statement that fails aborts the transaction: the batch
 //! is rolled back and every job runs again alone, in a transaction of its own. A
 //! failed commit answers every job of the batch with the error. Each job is
@@ -33,6 +38,7 @@ use tokio::sync::{mpsc, RwLock, RwLockWriteGuard};
 use super::super::claims::ClaimRow;
 use super::super::Tx;
 use super::claims::{self, ClaimScene, ClaimWrite, SceneRequest};
+use super::sessions::{self, SessionWrite, SessionWritten};
 
 /// A boxed future that may move between threads.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -81,8 +87,71 @@ pub enum Step {
     ByItself,
 }
 
+/// One session start that can run inside a shared transaction: the batch writes
+/// every start in one statement (`storage::pg::sessions::write_sessions`).
+pub trait SessionJob: Send + 'static {
+    /// What the start writes.
+    fn write(&self) -> &SessionWrite;
+    /// The shared statement wrote it: keeps the answer.
+    fn written(&mut self, written: SessionWritten);
+    /// The batch committed: answer with the kept outcome, or (a start that the
+    /// statement did not write: its new gamer was raced) start again alone.
+    fn committed(self: Box<Self>);
+    /// The batch could not begin or commit: answer with this error.
+    fn failed(self: Box<Self>, error: &sqlx::Error);
+    /// Another job's statement aborted the batch: run alone and answer.
+    fn alone(self: Box<Self>) -> BoxFuture<'static, ()>;
+}
+
+/// A queued job of either kind.
+enum Job {
+    Claim(Box<dyn BatchJob>),
+    Session(Box<dyn SessionJob>),
+}
+
 /// A job in a lane's queue, with when it was queued.
-type Queued = (Instant, Box<dyn BatchJob>);
+type Queued = (Instant, Job);
+
+/// The jobs of one batch: claims sorted by gamer, then session starts.
+#[derive(Default)]
+struct Batch {
+    claims: Vec<Box<dyn BatchJob>>,
+    sessions: Vec<Box<dyn SessionJob>>,
+}
+
+impl Batch {
+    fn push(&mut self, job: Job) {
+        match job {
+            Job::Claim(job) => self.claims.push(job),
+            Job::Session(job) => self.sessions.push(job),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.claims.len() + self.sessions.len()
+    }
+
+    fn committed(self) {
+        self.claims.into_iter().for_each(|job| job.committed());
+        self.sessions.into_iter().for_each(|job| job.committed());
+    }
+
+    fn failed(self, error: &sqlx::Error) {
+        tracing::warn!(%error, jobs = self.len(), "a batch of writes was not committed");
+        self.claims.into_iter().for_each(|job| job.failed(error));
+        self.sessions.into_iter().for_each(|job| job.failed(error));
+    }
+
+    /// One after another: the job that failed may fail again, the others not.
+    async fn alone(self) {
+        for job in self.claims {
+            job.alone().await;
+        }
+        for job in self.sessions {
+            job.alone().await;
+        }
+    }
+}
 
 /// The lanes of one database.
 #[derive(Clone, Debug)]
@@ -170,13 +239,36 @@ impl Lanes {
         self.shared.reruns.load(Ordering::Relaxed)
     }
 
-    /// Queues a job. `Err` gives it back when the lanes are gone (shutting down).
+    /// Queues a claim on its gamer's lane. `Err` gives it back when the lanes are
+    /// gone (shutting down).
     pub async fn submit(&self, job: Box<dyn BatchJob>) -> Result<(), Box<dyn BatchJob>> {
-        let lane = (job.gamer_id() as u64 as usize) % self.lanes.len();
-        self.lanes[lane]
-            .send((Instant::now(), job))
+        let lane = job.gamer_id().rem_euclid(self.lanes.len() as i64) as usize;
+        match self.lanes[lane]
+            .send((Instant::now(), Job::Claim(job)))
             .await
-            .map_err(|error| error.0 .1)
+        {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::SendError((_, Job::Claim(job)))) => Err(job),
+            Err(_) => unreachable!("a claim was sent"),
+        }
+    }
+
+    /// Queues a session start on `lane` (see `storage::pg::sessions`). `Err` gives
+    /// it back when the lanes are gone (shutting down).
+    pub async fn submit_session(
+        &self,
+        lane: usize,
+        job: Box<dyn SessionJob>,
+    ) -> Result<(), Box<dyn SessionJob>> {
+        let lane = lane % self.lanes.len();
+        match self.lanes[lane]
+            .send((Instant::now(), Job::Session(job)))
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::SendError((_, Job::Session(job)))) => Err(job),
+            Err(_) => unreachable!("a session start was sent"),
+        }
     }
 }
 
@@ -185,8 +277,8 @@ async fn run_lane(pool: AnyPool, mut jobs: mpsc::Receiver<Queued>, shared: Arc<S
         shared.waiting.fetch_add(1, Ordering::SeqCst);
         drop(shared.gate.read().await);
         shared.waiting.fetch_sub(1, Ordering::SeqCst);
-        let mut batch = Vec::new();
-        let mut expired = Vec::new();
+        let mut batch = Batch::default();
+        let mut expired = Batch::default();
         let mut next = Some(first);
         while let Some((queued_at, job)) = next.take() {
             if queued_at.elapsed() > shared.wait_max {
@@ -198,10 +290,10 @@ async fn run_lane(pool: AnyPool, mut jobs: mpsc::Receiver<Queued>, shared: Arc<S
                 next = jobs.try_recv().ok();
             }
         }
-        if !expired.is_empty() {
-            answer_failed(expired, &sqlx::Error::PoolTimedOut);
+        if expired.len() > 0 {
+            expired.failed(&sqlx::Error::PoolTimedOut);
         }
-        if batch.is_empty() {
+        if batch.len() == 0 {
             continue;
         }
         shared
@@ -211,27 +303,31 @@ async fn run_lane(pool: AnyPool, mut jobs: mpsc::Receiver<Queued>, shared: Arc<S
     }
 }
 
-async fn run_batch(pool: &AnyPool, mut batch: Vec<Box<dyn BatchJob>>, shared: &Shared) {
+async fn run_batch(pool: &AnyPool, mut batch: Batch, shared: &Shared) {
     // Stable: one gamer's jobs keep their order.
-    batch.sort_by_key(|job| job.gamer_id());
-    let mut tx = match crate::storage::begin_then(pool, lock_gamers(&batch)).await {
-        Ok(tx) => tx,
-        Err(error) => return answer_failed(batch, &error),
+    batch.claims.sort_by_key(|job| job.gamer_id());
+    let begun = match batch.claims.is_empty() {
+        true => pool.begin().await,
+        false => crate::storage::begin_then(pool, lock_gamers(&batch.claims)).await,
     };
-    if let Err(error) = run_jobs(&mut tx, &mut batch).await {
+    let mut tx = match begun {
+        Ok(tx) => tx,
+        Err(error) => return batch.failed(&error),
+    };
+    let mut ran = run_jobs(&mut tx, &mut batch.claims).await;
+    if ran.is_ok() && !batch.sessions.is_empty() {
+        ran = run_sessions(&mut tx, &mut batch.sessions).await;
+    }
+    if let Err(error) = ran {
         drop(tx);
         // A lost connection is not this job's fault: rerunning the batch job by
         // job would make each wait for the database in turn.
         if crate::storage::is_unavailable(&error) {
-            return answer_failed(batch, &error);
+            return batch.failed(&error);
         }
         tracing::debug!(%error, jobs = batch.len(), "a batch aborted; its jobs run alone");
         shared.reruns.fetch_add(1, Ordering::Relaxed);
-        // One after another: the job that failed may fail again, the others not.
-        for job in batch {
-            job.alone().await;
-        }
-        return;
+        return batch.alone().await;
     }
     let injected = shared
         .faults
@@ -242,12 +338,25 @@ async fn run_batch(pool: &AnyPool, mut batch: Vec<Box<dyn BatchJob>>, shared: &S
     if injected {
         drop(tx);
         let error = sqlx::Error::Protocol("injected commit failure (test)".to_owned());
-        return answer_failed(batch, &error);
+        return batch.failed(&error);
     }
     match tx.commit().await {
-        Ok(()) => batch.into_iter().for_each(|job| job.committed()),
-        Err(error) => answer_failed(batch, &error),
+        Ok(()) => batch.committed(),
+        Err(error) => batch.failed(&error),
     }
+}
+
+/// The session starts of a batch, in one statement of its transaction.
+async fn run_sessions(tx: &mut Tx, jobs: &mut [Box<dyn SessionJob>]) -> Result<(), sqlx::Error> {
+    let writes: Vec<&SessionWrite> = jobs.iter().map(|job| job.write()).collect();
+    let written = sessions::write_sessions(&mut **tx, &writes).await?;
+    drop(writes);
+    for (job, written) in jobs.iter_mut().zip(written) {
+        if let Some(written) = written {
+            job.written(written);
+        }
+    }
+    Ok(())
 }
 
 /// The statements of a batch (sorted by gamer), in its transaction, in rounds:
@@ -317,11 +426,6 @@ async fn run_round(
         batch[index].run(tx).await?;
     }
     Ok(())
-}
-
-fn answer_failed(batch: Vec<Box<dyn BatchJob>>, error: &sqlx::Error) {
-    tracing::warn!(%error, jobs = batch.len(), "a batch of writes was not committed");
-    batch.into_iter().for_each(|job| job.failed(error));
 }
 
 /// The gamer locks of a batch, taken first in its transaction. Integers formatted

@@ -10,3 +10,4 @@
 
 pub mod claims;
 pub mod lanes;
+pub mod sessions;
