@@ -55,7 +55,9 @@ pub struct SceneRequest<'a> {
 
 /// [`read_scenes`]: `$1` a JSON array of [`SceneRequest`]s, each with its place
 /// `n`. One row per request, in that order. The event comes as JSON so that a
-/// missing one is one null column. The gamer's last claim of the event is the
+/// missing one is one null column. Every lookup is its own index probe (a
+/// `lateral` subquery with `limit 1`, which the planner does not flatten into a
+/// join): a plan cached while a table was small would otherwise scan it all. The gamer's last claim of the event is the
 /// newest by time, one step backwards on `claims_by_gamer_event` (ordering by
 /// `seq` made the plan read every claim of the gamer for the event and sort them).
 const SCENES_SQL: &str = "select
@@ -80,12 +82,14 @@ const SCENES_SQL: &str = "select
   from json_to_recordset($1::json) as r(n bigint, gamer_id bigint, client_id text,
                                         event_id text, key text, daily bigint,
                                         weekly bigint, lifetime bigint)
-  left join events ev on ev.id = r.event_id and ev.client_id = r.client_id
-                     and ev.is_deleted = 0
+  left join lateral (select e.* from events e
+                     where e.id = r.event_id and e.client_id = r.client_id and e.is_deleted = 0
+                     limit 1) ev on true
   left join lateral (select c.created_at, c.trace_watermark from claims c
                      where c.gamer_id = r.gamer_id and c.event_id = r.event_id
                      order by c.created_at desc limit 1) last on true
-  left join idempotency_keys k on k.gamer_id = r.gamer_id and k.key = r.key
+  left join lateral (select k.* from idempotency_keys k
+                     where k.gamer_id = r.gamer_id and k.key = r.key limit 1) k on true
   order by r.n";
 
 /// A request with its place in the batch, as the statements take it.
@@ -318,8 +322,7 @@ const WRITE_ALL_SQL: &str = "with j as (
         webhook_id text, webhook_type text, webhook_body text)
 ), ok as (
     select * from j
-    where not exists (select 1 from events e
-                      where e.id = j.event_id and e.total_budget is not null)
+    where (select e.total_budget from events e where e.id = j.event_id limit 1) is null
 ), claim as (
     insert into claims (id, client_id, gamer_id, event_id, amount, status, trace_watermark,
                         created_at, updated_at)

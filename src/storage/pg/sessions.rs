@@ -222,7 +222,9 @@ pub struct SessionWritten {
 
 /// [`write_sessions`]: `$1` a JSON array of [`SessionWrite`]s, each with its place
 /// `n`. `known` locks the gamers the game knows, in id order (as a claim batch
-/// does), and `found` updates them; `created` inserts the others, a start whose
+/// does), and `found` updates them; each is looked up, and locked, by its own
+/// index probe (a `lateral` subquery that is not flattened into a join), since a
+/// plan cached while the table was small would otherwise scan it all; `created` inserts the others, a start whose
 /// gamer another transaction inserts meanwhile (or a second start of the same new
 /// user in the batch) inserting nothing and getting no row back. Everything of a
 /// new gamer hangs on `created`, so a known gamer's session touches no account. The
@@ -239,17 +241,26 @@ const WRITE_SQL: &str = "with j as (
         expires_at bigint, bonus bigint, uid text, shard bigint, bucket text, kind text,
         direction text, name text, description text, sync_status text, webhook_id text,
         webhook_type text, webhook_body text)
+), looked_up as (
+    select l.id, j.n from j
+    cross join lateral (select g.id from gamers g
+                        where g.client_id = j.client_id and g.user_id = j.user_id
+                        limit 1) l
 ), known as (
-    select g.id, j.n from gamers g join j on g.client_id = j.client_id and g.user_id = j.user_id
-    order by g.id
-    for no key update of g
+    select k.id, k.n from (select * from looked_up order by id offset 0) k
+    cross join lateral (select 1 from gamers g where g.id = k.id for no key update) locked
+), change as (
+    select k.id, j.n, j.now, j.profile_update from known k join j on j.n = k.n
 ), found as (
-    update gamers g set lock_version = g.lock_version + 1, updated_at = j.now,
-        profile = case when j.profile_update is null then g.profile
-                       else (g.profile::jsonb || j.profile_update::jsonb)::text end
-    from known join j on j.n = known.n
-    where g.id = known.id
-    returning j.n, g.id, g.user_id, g.wallet_address, g.profile, g.kgen_account_id
+    update gamers g set lock_version = g.lock_version + 1,
+        updated_at = (select c.now from change c where c.id = g.id limit 1),
+        profile = coalesce((select (g.profile::jsonb || c.profile_update::jsonb)::text
+                            from change c where c.id = g.id and c.profile_update is not null
+                            limit 1),
+                           g.profile)
+    where g.id = any(array(select id from known))
+    returning (select c.n from change c where c.id = g.id order by c.n limit 1) as n,
+              g.id, g.user_id, g.wallet_address, g.profile, g.kgen_account_id
 ), created as (
     insert into gamers (id, client_id, user_id, wallet_address, profile, created_at, updated_at)
     overriding system value
@@ -322,7 +333,9 @@ select gamer.n, gamer.id, gamer.user_id, gamer.wallet_address, gamer.profile,
        (select count(*) from transfer) as transfers,
        (select count(*) from entry) as entries,
        (select count(*) from token) as tokens
-from gamer left join kgen_accounts k on k.id = gamer.kgen_account_id
+from gamer
+left join lateral (select k.kgen_id, k.wallet_address, k.phone from kgen_accounts k
+                   where k.id = gamer.kgen_account_id limit 1) k on true
 order by gamer.n";
 
 #[derive(sqlx::FromRow)]
