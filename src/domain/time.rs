@@ -9,6 +9,11 @@ use super::Error;
 /// Nanoseconds since the Unix epoch.
 pub type Nanos = i64;
 
+/// The time now, nanoseconds since the Unix epoch (as the storage stamps rows).
+pub fn now() -> Nanos {
+    crate::storage::now_nanos()
+}
+
 /// Stored nanoseconds as a UTC time.
 pub fn from_nanos(nanos: Nanos) -> DateTime<Utc> {
     DateTime::from_timestamp_nanos(nanos)

@@ -5,7 +5,10 @@
 
 use crate::domain::cursor::Cursors;
 use crate::domain::Result;
-use crate::storage::console::{self as store, AuditRow, AuditScope};
+use crate::storage::console::{self as store, AuditRow};
+
+/// Whose audit lines a reader may see.
+pub use crate::storage::console::AuditScope;
 use crate::storage::{self, Db, Tx};
 
 /// Who acted.

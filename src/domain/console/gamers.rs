@@ -9,7 +9,10 @@ use crate::domain::ledger::WalletTransaction;
 use crate::domain::sessions::Profile;
 use crate::domain::wallet::Balance;
 use crate::domain::{Error, Result};
-use crate::storage::console::reads::{self, GamerListRow, GamerQuery};
+use crate::storage::console::reads::{self, GamerListRow};
+
+/// How the console searches a game's gamers.
+pub use crate::storage::console::reads::GamerQuery;
 use crate::storage::gamers::{self, GamerRow};
 use crate::storage::ledger;
 use crate::storage::{self, Db};

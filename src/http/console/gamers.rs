@@ -13,13 +13,13 @@ use crate::domain::address::checksum_address;
 use crate::domain::console::adjustments::{self, AdjustmentRequest};
 use crate::domain::console::audit;
 use crate::domain::console::gamers as domain;
+use crate::domain::console::gamers::GamerQuery;
 use crate::domain::idempotency::IdempotencyKey;
 use crate::domain::time::rfc3339;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{parse_json, parse_limit, Query};
 use crate::http::wallet::{BalanceResponse, TransactionResponse};
 use crate::state::AppState;
-use crate::storage::console::reads::GamerQuery;
 
 /// The routes of this area.
 pub fn router() -> OpenApiRouter<AppState> {

@@ -8,6 +8,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{Console, PathParams};
+use crate::domain::console::audit::AuditScope;
 use crate::domain::console::withdrawals;
 use crate::domain::console::{audit, stats};
 use crate::domain::ledger::SyncStatus;
@@ -16,7 +17,6 @@ use crate::domain::Error;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{parse_limit, Query};
 use crate::state::AppState;
-use crate::storage::console::AuditScope;
 
 /// The routes of this area.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -110,7 +110,7 @@ pub async fn list_console_withdrawals(
         params.cursor.as_deref(),
     )
     .await?;
-    let now = crate::storage::now_nanos();
+    let now = crate::domain::time::now();
     let withdrawals = rows
         .into_iter()
         .map(|row| ConsoleWithdrawal {
@@ -235,7 +235,7 @@ pub async fn get_game_stats(
         Some(_) => 0,
     };
     let figures = stats::game_stats(&state.db, &client_id, days).await?;
-    let now = crate::storage::now_nanos();
+    let now = crate::domain::time::now();
     Ok(axum::Json(StatsResponse {
         days: figures
             .days
