@@ -475,3 +475,39 @@ async fn a_batch_of_session_starts_that_fails_to_commit_answers_503_and_writes_n
     }
     app.assert_ledger_holds().await;
 }
+
+/// PostgreSQL: a new gamer's id is in the lane its user's session starts take (so
+/// its claims run there too), and ids grow in the order gamers are created,
+/// whatever their lanes (the console lists gamers newest first by id).
+#[tokio::test]
+async fn new_gamers_ids_follow_their_users_lane_and_grow_in_creation_order() {
+    if std::env::var(POSTGRES_ENV).is_err() {
+        return;
+    }
+    let app = spawn_app().await;
+    let client = app.create_client().await;
+    let lanes = app.db.lanes().expect("PostgreSQL has lanes").count();
+    let mut ids = Vec::new();
+    for i in 0..40 {
+        let user = format!("ordered-{i}");
+        app.login(&client, &user).await;
+        let id = app
+            .scalar(&format!("select id from gamers where user_id = '{user}'"))
+            .await;
+        let lane = kgen_loyalty::storage::pg::sessions::lane_of_user(&client.id, &user, lanes);
+        assert_eq!(
+            id.rem_euclid(lanes as i64) as usize,
+            lane,
+            "{user}'s id {id}"
+        );
+        ids.push(id);
+    }
+    assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "{ids:?}");
+    // A known user's start takes no new id: the next new gamer's id still grows.
+    app.login(&client, "ordered-0").await;
+    app.login(&client, "ordered-last").await;
+    let last = app
+        .scalar("select id from gamers where user_id = 'ordered-last'")
+        .await;
+    assert!(last > ids[39], "{last} after {}", ids[39]);
+}

@@ -33,8 +33,10 @@ pub struct GamerIds {
     values: Mutex<Vec<i64>>,
     /// Ids given back, by lane, with their addresses.
     spare: Mutex<Vec<Vec<(i64, String)>>>,
-    /// Known gamers: (client, user id) to gamer id.
-    known: moka::sync::Cache<(String, String), i64>,
+    /// Known gamers: a hash of (client, user id) to gamer id. A collision (two
+    /// users of one hash) only sends a start to another lane: the statement finds
+    /// the gamer by its game and user id, and creates none for a known one.
+    known: moka::sync::Cache<u64, i64>,
 }
 
 /// New ids per sequence value: lanes are a power of two up to 16, so `id mod
@@ -47,8 +49,8 @@ const BLOCK: i64 = 16;
 /// Ids kept per lane for reuse.
 const SPARE_MAX: usize = 64;
 
-/// Known users remembered.
-const KNOWN_MAX: u64 = 200_000;
+/// Known users remembered (some 10 MB when full).
+const KNOWN_MAX: u64 = 100_000;
 
 impl GamerIds {
     /// The ids of `lanes` lanes (at most [`SPAN`]).
@@ -64,19 +66,17 @@ impl GamerIds {
 
     /// The gamer id of a user seen before.
     pub fn known(&self, client_id: &str, user_id: &str) -> Option<i64> {
-        self.known.get(&(client_id.to_owned(), user_id.to_owned()))
+        self.known.get(&user_hash(client_id, user_id))
     }
 
     /// Remembers a user's gamer id.
     pub fn remember(&self, client_id: &str, user_id: &str, gamer_id: i64) {
-        self.known
-            .insert((client_id.to_owned(), user_id.to_owned()), gamer_id);
+        self.known.insert(user_hash(client_id, user_id), gamer_id);
     }
 
     /// Forgets a user (its gamer was not where remembered).
     pub fn forget(&self, client_id: &str, user_id: &str) {
-        self.known
-            .invalidate(&(client_id.to_owned(), user_id.to_owned()));
+        self.known.invalidate(&user_hash(client_id, user_id));
     }
 
     /// An unused gamer id of `lane` and its address (`derive`d once per id).
@@ -133,12 +133,17 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// The lane of a game's user whose gamer id is not known: a hash of both that every
 /// server computes alike (FNV-1a), so that one user's session starts share a lane.
 pub fn lane_of_user(client_id: &str, user_id: &str, lanes: usize) -> usize {
+    (user_hash(client_id, user_id) % lanes.max(1) as u64) as usize
+}
+
+/// FNV-1a of a game's user: the same on every server and in every release.
+fn user_hash(client_id: &str, user_id: &str) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in client_id.bytes().chain([0]).chain(user_id.bytes()) {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
-    (hash % lanes.max(1) as u64) as usize
+    hash
 }
 
 /// Everything a session start writes, decided by the domain; one row of
