@@ -58,7 +58,10 @@ impl Start<'_> {
             None => {
                 let lane = lane_of_user(client_id, user_id, lanes.count());
                 let derive = |id| self.addresses.address(Branch::Gamer, id);
-                let (id, address) = ids.take(db.writer(), lane, derive).await?;
+                let (id, address) = ids
+                    .take(db.writer(), lane, derive)
+                    .await
+                    .map_err(database_error)?;
                 (lane, id, Some(address))
             }
         };
@@ -78,6 +81,9 @@ impl Start<'_> {
         let written = match answer.await.unwrap_or(Err(Error::Unavailable)) {
             Ok(written) => written,
             Err(error) => {
+                if matches!(error, Error::Unavailable) {
+                    ids.drop_held();
+                }
                 if address.is_none() {
                     // Perhaps not where remembered: look again next time.
                     ids.forget(client_id, user_id);
@@ -124,6 +130,15 @@ impl Start<'_> {
             expires_at: now.saturating_add(super::nanos(self.ttls.refresh)),
             welcome,
         })
+    }
+}
+
+/// An error of the database as the database's (unavailable, contention), any
+/// other as internal.
+fn database_error(error: anyhow::Error) -> Error {
+    match error.downcast::<sqlx::Error>() {
+        Ok(error) => Error::from(error),
+        Err(error) => Error::Internal(error),
     }
 }
 

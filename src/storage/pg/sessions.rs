@@ -113,6 +113,13 @@ impl GamerIds {
         Ok((id, derive(id)?))
     }
 
+    /// Drops the sequence values and spare ids held: after the database went away
+    /// (a failover), the new primary's sequence may not have seen them.
+    pub fn drop_held(&self) {
+        lock(&self.values).clear();
+        lock(&self.spare).iter_mut().for_each(Vec::clear);
+    }
+
     /// Gives back an id that [`GamerIds::take`] gave and no row took.
     pub fn give_back(&self, fresh: (i64, String)) {
         let mut spare = lock(&self.spare);
