@@ -30,7 +30,29 @@ async fn claim_as_one_batch_with_keys(
     app: &Arc<TestApp>,
     claims: Vec<(String, String, Option<String>)>,
 ) -> Vec<Answer> {
-    let count = claims.len();
+    let requests = claims
+        .into_iter()
+        .map(|(token, event, key)| {
+            let app = Arc::clone(app);
+            async move {
+                match key {
+                    Some(key) => app.claim_with_key(&token, &event, &key).await,
+                    None => app.claim(&token, &event).await,
+                }
+            }
+        })
+        .collect();
+    as_one_batch(app, requests).await
+}
+
+/// Sends every request at once while the batching is held (the SQLite writer, or
+/// the PostgreSQL lanes), waits until all of them are queued, then lets it take
+/// them as one batch, and checks that it did.
+async fn as_one_batch<F>(app: &Arc<TestApp>, requests: Vec<F>) -> Vec<Answer>
+where
+    F: std::future::Future<Output = Answer> + Send + 'static,
+{
+    let count = requests.len();
     let (lite, lanes) = (app.db.lite(), app.db.lanes());
     let lite_hold = lite.map(|writer| writer.hold());
     let lanes_hold = match lanes {
@@ -41,39 +63,28 @@ async fn claim_as_one_batch_with_keys(
         // The writer takes the first job and waits at the gate; the rest queue.
         (Some(writer), _) => writer.queued() + 1,
         (_, Some(lanes)) => lanes.pending(),
-        _ => unreachable!("every backend batches claims"),
+        _ => unreachable!("every backend batches writes"),
     };
-    let handles: Vec<_> = claims
-        .into_iter()
-        .map(|(token, event, key)| {
-            let app = Arc::clone(app);
-            tokio::spawn(async move {
-                match key {
-                    Some(key) => app.claim_with_key(&token, &event, &key).await,
-                    None => app.claim(&token, &event).await,
-                }
-            })
-        })
-        .collect();
+    let handles: Vec<_> = requests.into_iter().map(tokio::spawn).collect();
     for _ in 0..500 {
         if pending() >= count {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert_eq!(pending(), count, "every claim reached the batching");
+    assert_eq!(pending(), count, "every request reached the batching");
     drop(lite_hold);
     drop(lanes_hold);
     let mut answers = Vec::new();
     for handle in handles {
-        answers.push(handle.await.expect("claim task"));
+        answers.push(handle.await.expect("request task"));
     }
     let largest = match (lite, lanes) {
         (Some(writer), _) => writer.largest_batch(),
         (_, Some(lanes)) => lanes.largest_batch(),
         _ => 0,
     };
-    assert!(largest >= count, "the claims formed one batch");
+    assert!(largest >= count, "the requests formed one batch");
     answers
 }
 
@@ -300,52 +311,20 @@ async fn a_batch_whose_gamer_locks_fail_leaves_its_connection_usable() {
     app.assert_ledger_holds().await;
 }
 
-/// Sends every session start at once while the batching is held (as
-/// [`claim_as_one_batch`]), then lets it take them as one batch.
+/// Starts every session at once, as one batch (see [`as_one_batch`]).
 async fn start_as_one_batch(
     app: &Arc<TestApp>,
     client: &TestClient,
     bodies: Vec<serde_json::Value>,
 ) -> Vec<Answer> {
-    let count = bodies.len();
-    let (lite, lanes) = (app.db.lite(), app.db.lanes());
-    let lite_hold = lite.map(|writer| writer.hold());
-    let lanes_hold = match lanes {
-        Some(lanes) => Some(lanes.hold().await),
-        None => None,
-    };
-    let pending = || match (lite, lanes) {
-        (Some(writer), _) => writer.queued() + 1,
-        (_, Some(lanes)) => lanes.pending(),
-        _ => unreachable!("every backend batches session starts"),
-    };
-    let handles: Vec<_> = bodies
+    let requests = bodies
         .into_iter()
         .map(|body| {
             let (app, client) = (Arc::clone(app), client.clone());
-            tokio::spawn(async move { app.session(&client, body).await })
+            async move { app.session(&client, body).await }
         })
         .collect();
-    for _ in 0..500 {
-        if pending() >= count {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(pending(), count, "every start reached the batching");
-    drop(lite_hold);
-    drop(lanes_hold);
-    let mut answers = Vec::new();
-    for handle in handles {
-        answers.push(handle.await.expect("session task"));
-    }
-    let largest = match (lite, lanes) {
-        (Some(writer), _) => writer.largest_batch(),
-        (_, Some(lanes)) => lanes.largest_batch(),
-        _ => 0,
-    };
-    assert!(largest >= count, "the starts formed one batch");
-    answers
+    as_one_batch(app, requests).await
 }
 
 /// `count` user ids of one PostgreSQL lane (the lane a new user's starts take),
