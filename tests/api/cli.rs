@@ -146,3 +146,33 @@ async fn ledger_verify_fails_and_names_a_broken_invariant() {
         "{stdout}"
     );
 }
+
+#[tokio::test]
+async fn ledger_verify_finds_accounts_whose_balance_their_transfers_do_not_explain() {
+    // Arrange: a welcome bonus (a transfer between two accounts), then 5 KCash moved
+    // from the gamer's bucket back to the issuing shard without a transfer: the
+    // total still sums to zero, but neither balance matches its transfers.
+    let app = spawn_app().await;
+    let client = app.create_client().await;
+    app.login(&client, "moved").await;
+    for sql in [
+        "update accounts set balance = balance - 5 where kind = 'BONUS'",
+        "update accounts set balance = balance + 5
+         where kind = 'ISSUING' and balance < 0",
+    ] {
+        sqlx::query(sql).execute(app.db.writer()).await.unwrap();
+    }
+
+    // Act
+    let report = kgen_loyalty::domain::ledger::verify(&app.db).await.unwrap();
+    let (ok, stdout, _) = run_cli(&app.database_url, &["ledger", "verify"]);
+
+    // Assert
+    assert!(!ok, "verify exits non-zero");
+    assert!(stdout.contains("2 mismatched accounts"), "{stdout}");
+    assert!(!report.holds(), "{stdout}");
+    assert!(
+        !stdout.contains("BROKEN  the sum over all accounts is zero"),
+        "{stdout}"
+    );
+}
