@@ -107,7 +107,7 @@ pub struct Db {
     direct_url: Option<Arc<str>>,
     /// SQLite only: the group-commit writer of claims and sessions.
     lite: Option<lite::LiteWriter>,
-    /// PostgreSQL only: the group-commit lanes of claims.
+    /// PostgreSQL only: the group-commit lanes of claims and session starts.
     lanes: Option<pg::lanes::Lanes>,
     /// PostgreSQL only: new gamers' ids, taken ahead of their session start, and
     /// known gamers'.
@@ -125,7 +125,7 @@ impl std::fmt::Debug for Db {
     }
 }
 
-/// Group-commit lanes of claims on PostgreSQL: batches in flight at once, one per
+/// Group-commit lanes of claims and session starts on PostgreSQL: batches in flight at once, one per
 /// CPU core (a power of two from 2 to 16, so that lanes share no issuing shard of
 /// `storage::ledger::ISSUING_SHARDS`). Each holds a pool connection only while it
 /// runs; gamers are spread over the lanes so that lanes share no gamer. Fewer
@@ -283,7 +283,7 @@ impl Db {
         self.lite.as_ref()
     }
 
-    /// PostgreSQL: the group-commit lanes of claims.
+    /// PostgreSQL: the group-commit lanes of claims and session starts.
     pub fn lanes(&self) -> Option<&pg::lanes::Lanes> {
         self.lanes.as_ref()
     }

@@ -6,10 +6,10 @@
 use crate::domain::cursor::Cursors;
 use crate::domain::Result;
 use crate::storage::console::{self as store, AuditRow};
+use crate::storage::{self, Db, Tx};
 
 /// Whose audit lines a reader may see.
 pub use crate::storage::console::AuditScope;
-use crate::storage::{self, Db, Tx};
 
 /// Who acted.
 #[derive(Clone, Debug)]

@@ -10,12 +10,12 @@ use crate::domain::sessions::Profile;
 use crate::domain::wallet::Balance;
 use crate::domain::{Error, Result};
 use crate::storage::console::reads::{self, GamerListRow};
-
-/// How the console searches a game's gamers.
-pub use crate::storage::console::reads::GamerQuery;
 use crate::storage::gamers::{self, GamerRow};
 use crate::storage::ledger;
 use crate::storage::{self, Db};
+
+/// How the console searches a game's gamers.
+pub use crate::storage::console::reads::GamerQuery;
 
 /// One page of a game's gamers matching `query` (`q` names the list for cursors).
 pub async fn search(

@@ -80,6 +80,7 @@ pub async fn start_session(
     let key = ring.current(db, Purpose::Access).await?;
     let session_id = super::ids::new_id().to_string();
     let refresh_token = tokens::generate_refresh_token();
+    let refresh_hash = tokens::hash_refresh_token(&refresh_token);
     let written = match db.lite() {
         Some(writer) => {
             let job = lite::SessionJob {
@@ -89,7 +90,7 @@ pub async fn start_session(
                 user_id: user_id.to_owned(),
                 update: update.clone(),
                 session_id: session_id.clone(),
-                refresh_hash: tokens::hash_refresh_token(&refresh_token),
+                refresh_hash,
             };
             writer.write(move |conn| job.run(conn)).await??
         }
@@ -106,7 +107,7 @@ pub async fn start_session(
                 user_id,
                 update,
                 session_id: &session_id,
-                refresh_hash: &tokens::hash_refresh_token(&refresh_token),
+                refresh_hash: &refresh_hash,
             };
             retry_on_contention(|| start.run(db, lanes, ids)).await?
         }

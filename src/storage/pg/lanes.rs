@@ -1,21 +1,23 @@
 //! Group commit on PostgreSQL: write jobs (claims and session starts) queue on a
-//! few lanes; each lane
-//! takes what has queued since its last commit, runs it in one transaction and
-//! commits once. One job alone is not held back waiting for company: a lane starts
-//! as soon as it has anything, and a batch is whatever arrived meanwhile.
+//! few lanes; each lane takes what has queued since its last commit, runs it in one
+//! transaction and commits once. One job alone is not held back waiting for
+//! company: a lane starts as soon as it has anything, and a batch is whatever
+//! arrived meanwhile.
 //!
 //! A batch begins by locking every gamer its claims touch, in id order (`BEGIN`,
 //! then the locks: see `storage::begin_then`), so two batches (of this server or
 //! another) take gamer locks in the same order, then runs its claims in rounds of
 //! shared statements ([`run_jobs`]) and its session starts in one more
 //! (`storage::pg::sessions`). A gamer's claims and session starts share its lane
-//! (`gamer id mod lanes`; a user not yet a gamer by a hash, and its new id is picked
-//! to match), and so do its issuing shard's (`storage::ledger::ISSUING_SHARDS` is a
-//! multiple of the lanes): two lanes never wait for each other's locks. A job's refusal writes nothing (see
-//! `storage::pg::claims`), so it needs no savepoint. A statement that fails aborts the transaction: the batch
-//! is rolled back and every job runs again alone, in a transaction of its own. A
-//! failed commit answers every job of the batch with the error. Each job is
-//! answered only after the commit that holds its write.
+//! (`gamer id mod lanes`; a user not yet a gamer goes by a hash, and its new id is
+//! picked to match), and so do its issuing shard's (`storage::ledger::ISSUING_SHARDS`
+//! is a multiple of the lanes), so the lanes of one server share no gamer and no
+//! shard (gamers created before ids followed lanes excepted). A job's refusal
+//! writes nothing (see `storage::pg::claims`), so it needs no savepoint. A statement
+//! that fails aborts the transaction: the batch is rolled back and every job runs
+//! again alone, in a transaction of its own. A failed commit answers every job of
+//! the batch with the error. Each job is answered only after the commit that holds
+//! its write.
 //!
 //! When the database goes away (a failover), a batch whose connection breaks is
 //! answered with that error at once rather than rerun job by job, and a job that
@@ -131,6 +133,10 @@ impl Batch {
         self.claims.len() + self.sessions.len()
     }
 
+    fn is_empty(&self) -> bool {
+        self.claims.is_empty() && self.sessions.is_empty()
+    }
+
     fn committed(self) {
         self.claims.into_iter().for_each(|job| job.committed());
         self.sessions.into_iter().for_each(|job| job.committed());
@@ -239,38 +245,32 @@ impl Lanes {
         self.shared.reruns.load(Ordering::Relaxed)
     }
 
-    /// Queues a claim on its gamer's lane. `Err` gives it back when the lanes are
-    /// gone (shutting down).
-    pub async fn submit(&self, job: Box<dyn BatchJob>) -> Result<(), Box<dyn BatchJob>> {
+    /// Queues a claim on its gamer's lane.
+    pub async fn submit(&self, job: Box<dyn BatchJob>) -> Result<(), Closed> {
         let lane = job.gamer_id().rem_euclid(self.lanes.len() as i64) as usize;
-        match self.lanes[lane]
-            .send((Instant::now(), Job::Claim(job)))
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::SendError((_, Job::Claim(job)))) => Err(job),
-            Err(_) => unreachable!("a claim was sent"),
-        }
+        self.send(lane, Job::Claim(job)).await
     }
 
-    /// Queues a session start on `lane` (see `storage::pg::sessions`). `Err` gives
-    /// it back when the lanes are gone (shutting down).
+    /// Queues a session start on `lane` (see `storage::pg::sessions`).
     pub async fn submit_session(
         &self,
         lane: usize,
         job: Box<dyn SessionJob>,
-    ) -> Result<(), Box<dyn SessionJob>> {
-        let lane = lane % self.lanes.len();
-        match self.lanes[lane]
-            .send((Instant::now(), Job::Session(job)))
+    ) -> Result<(), Closed> {
+        self.send(lane, Job::Session(job)).await
+    }
+
+    async fn send(&self, lane: usize, job: Job) -> Result<(), Closed> {
+        self.lanes[lane % self.lanes.len()]
+            .send((Instant::now(), job))
             .await
-        {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::SendError((_, Job::Session(job)))) => Err(job),
-            Err(_) => unreachable!("a session start was sent"),
-        }
+            .map_err(|_| Closed)
     }
 }
+
+/// The lanes are gone (the server is shutting down): the job was not queued.
+#[derive(Debug)]
+pub struct Closed;
 
 async fn run_lane(pool: AnyPool, mut jobs: mpsc::Receiver<Queued>, shared: Arc<Shared>) {
     while let Some(first) = jobs.recv().await {
@@ -290,10 +290,10 @@ async fn run_lane(pool: AnyPool, mut jobs: mpsc::Receiver<Queued>, shared: Arc<S
                 next = jobs.try_recv().ok();
             }
         }
-        if expired.len() > 0 {
+        if !expired.is_empty() {
             expired.failed(&sqlx::Error::PoolTimedOut);
         }
-        if batch.len() == 0 {
+        if batch.is_empty() {
             continue;
         }
         shared
