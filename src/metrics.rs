@@ -81,8 +81,8 @@ pub struct Metrics {
     pub kcash_withdrawn: Counter,
     /// Webhook attempts by outcome.
     pub webhook_attempts: Family<OutcomeLabels, Counter>,
-    /// Webhook deliveries still PENDING and events not fanned out yet (all
-    /// servers), as of the last look.
+    /// Webhook deliveries still PENDING and events still queued (their first
+    /// attempt not recorded yet; all servers), as of the last look.
     pub webhook_queue_depth: Gauge,
     /// Age in seconds of the oldest PENDING webhook delivery (0: none).
     pub webhook_oldest_pending_seconds: Gauge,

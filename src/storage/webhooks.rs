@@ -1,6 +1,6 @@
-//! Webhook endpoints, the outbox of events to announce, deliveries and attempts
-//! (migration 0007). Tenant-scoped like every other table: a foreign id is a
-//! missing one.
+//! Webhook endpoints, the outbox of events to announce and its queue, deliveries
+//! and attempts (migrations 0007 and 0009). Tenant-scoped like every other
+//! table: a foreign id is a missing one.
 
 use std::collections::HashMap;
 
@@ -42,12 +42,31 @@ const ENDPOINT_COLUMNS: &str = "id, client_id, url, event_types, description, is
 
 /// The outbox insert: `$1` id, `$2` client, `$3` type, `$4` body, `$5` time, `$6`
 /// only this endpoint (or null). Written only when the client has an active
-/// endpoint, so that games without webhooks pay one index probe.
+/// endpoint, so that games without webhooks pay one index probe. On SQLite a
+/// trigger queues the event (migration 0009); see [`PG_INSERT_EVENT_SQL`].
 pub const INSERT_EVENT_SQL: &str =
     "insert into webhook_events (id, client_id, type, body, only_endpoint, created_at)
      select $1, $2, $3, $4, $6, $5
      where exists (select 1 from webhook_endpoints
                    where client_id = $2 and is_active = 1 and is_deleted = 0)";
+
+/// [`INSERT_EVENT_SQL`] on PostgreSQL: the statement queues the event itself.
+const PG_INSERT_EVENT_SQL: &str = "with event as (
+         insert into webhook_events (id, client_id, type, body, only_endpoint, created_at)
+         select $1, $2, $3, $4, $6, $5
+         where exists (select 1 from webhook_endpoints
+                       where client_id = $2 and is_active = 1 and is_deleted = 0)
+         returning seq)
+     insert into webhook_queue (seq) select seq from event";
+
+/// The event insert for the connection's database.
+fn insert_event_sql(conn: &sqlx::AnyConnection) -> &'static str {
+    if conn.backend_name().eq_ignore_ascii_case("postgresql") {
+        PG_INSERT_EVENT_SQL
+    } else {
+        INSERT_EVENT_SQL
+    }
+}
 
 /// An event for the outbox, written by the statement of the change it announces
 /// (`storage::pg::claims`).
@@ -71,7 +90,7 @@ pub async fn insert_event(
     now: i64,
     only_endpoint: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(INSERT_EVENT_SQL)
+    sqlx::query(insert_event_sql(tx))
         .bind(id)
         .bind(client_id)
         .bind(event_type)
@@ -212,7 +231,7 @@ pub async fn set_secrets<'e>(
     Ok(())
 }
 
-/// An event waiting in the outbox to be fanned out.
+/// An event of the outbox, for deliveries created at once (a test event).
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct OutboxEvent {
     /// Event id (`webhook-id`).
@@ -228,12 +247,22 @@ pub struct OutboxEvent {
     pub created_at: i64,
 }
 
-/// Whether the deliverer has anything to do: events to fan out or deliveries due.
-/// A read, so that an idle deliverer never takes the write lock (SQLite).
-pub async fn has_work(db: &Db, now: i64) -> Result<bool, sqlx::Error> {
-    let work: i64 = sqlx::query_scalar(
-        "select case when exists (select 1 from webhook_events where fanned_out = 0)
-                       or exists (select 1 from webhook_deliveries
+/// What the deliverer has to do.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Work {
+    /// Queued events not leased.
+    pub queued: bool,
+    /// PENDING deliveries due and not leased.
+    pub due: bool,
+}
+
+/// What the deliverer has to do now: a read, so that an idle deliverer never takes
+/// the write lock (SQLite), and a busy one writes only what it has to.
+pub async fn work(db: &Db, now: i64) -> Result<Work, sqlx::Error> {
+    let (queued, due): (i64, i64) = sqlx::query_as(
+        "select case when exists (select 1 from webhook_queue where locked_until <= $1)
+                     then 1 else 0 end,
+                case when exists (select 1 from webhook_deliveries
                                   where status = 'PENDING' and next_attempt_at <= $1
                                     and locked_until <= $1)
                      then 1 else 0 end",
@@ -241,10 +270,13 @@ pub async fn has_work(db: &Db, now: i64) -> Result<bool, sqlx::Error> {
     .bind(now)
     .fetch_one(db.reader())
     .await?;
-    Ok(work == 1)
+    Ok(Work {
+        queued: queued == 1,
+        due: due == 1,
+    })
 }
 
-/// Creates the deliveries of an event and marks it fanned out; returns their ids.
+/// Creates the deliveries of an event and takes it off the queue; returns their ids.
 pub async fn fan_out(
     tx: &mut Tx,
     event: &OutboxEvent,
@@ -267,10 +299,12 @@ pub async fn fan_out(
         .await?;
         ids.push(id);
     }
-    sqlx::query("update webhook_events set fanned_out = 1 where id = $1")
-        .bind(&event.id)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "delete from webhook_queue where seq = (select seq from webhook_events where id = $1)",
+    )
+    .bind(&event.id)
+    .execute(&mut **tx)
+    .await?;
     Ok(ids)
 }
 
@@ -401,16 +435,17 @@ pub async fn list_attempts<'e>(
         .collect())
 }
 
-/// Queue depth (PENDING deliveries and events not fanned out yet) and the time of
-/// the oldest of them (nanoseconds), for metrics.
+/// Queue depth (PENDING deliveries and queued events, whose first attempt may be
+/// in flight) and the time of the oldest of them (nanoseconds), for metrics.
 pub async fn queue_state(db: &Db) -> Result<(i64, Option<i64>), sqlx::Error> {
     sqlx::query_as(
         "select (select count(*) from webhook_deliveries where status = 'PENDING')
-              + (select count(*) from webhook_events where fanned_out = 0),
+              + (select count(*) from webhook_queue),
                 (select min(t) from (
                     select min(created_at) as t from webhook_deliveries where status = 'PENDING'
                     union all
-                    select min(created_at) from webhook_events where fanned_out = 0) oldest)",
+                    select (select e.created_at from webhook_events e where e.seq = q.seq)
+                    from webhook_queue q order by q.seq limit 1) oldest)",
     )
     .fetch_one(db.reader())
     .await
@@ -430,6 +465,13 @@ pub async fn prune(db: &Db, before: i64) -> Result<u64, sqlx::Error> {
     sqlx::query(
         "delete from webhook_deliveries where event_id in
            (select id from webhook_events where created_at < $1)",
+    )
+    .bind(before)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "delete from webhook_queue where seq in
+           (select seq from webhook_events where created_at < $1)",
     )
     .bind(before)
     .execute(&mut *tx)
@@ -476,11 +518,10 @@ pub async fn kgen_id_of(tx: &mut Tx, kgen_account_id: i64) -> Result<String, sql
 // commit (one fsync for both) instead of taking SQLite's write lock as a second
 // writer.
 
-/// An event taken from the outbox by [`fan_out_batch`] (marked fanned out in the
-/// same transaction).
+/// An event leased from the queue by [`take_events`].
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct TakenEvent {
-    /// Outbox order.
+    /// Outbox order, and its queue row.
     pub seq: i64,
     /// Event id (`webhook-id`).
     pub id: String,
@@ -497,8 +538,8 @@ pub struct TakenEvent {
     pub body: String,
 }
 
-/// A delivery to create: `locked_until` is 0, or the lease of the server that
-/// attempts it at once.
+/// A delivery to create PENDING: `locked_until` is 0, or the lease of the server
+/// that attempts it at once.
 #[derive(Clone, Debug)]
 pub struct NewDelivery {
     /// Delivery id.
@@ -511,32 +552,51 @@ pub struct NewDelivery {
     pub locked_until: i64,
 }
 
-/// What one fan-out did.
+/// Events leased from the queue, with their clients' endpoints.
 #[derive(Debug, Default)]
-pub struct FannedOut {
-    /// The events taken, in outbox order.
+pub struct Taken {
+    /// In outbox order.
     pub events: Vec<TakenEvent>,
-    /// The deliveries created.
-    pub deliveries: Vec<NewDelivery>,
     /// The endpoints of the events' clients (deleted ones excluded), by client.
     pub endpoints: HashMap<String, Vec<EndpointRow>>,
 }
 
-/// Takes up to `$1` events not fanned out yet and marks them fanned out, in one
-/// statement. `{lock}`: PostgreSQL skips the rows another server holds.
-const TAKE_EVENTS_SQL: &str = "update webhook_events set fanned_out = 1
-     where seq in (select seq from webhook_events where fanned_out = 0
-                   order by seq limit $1{lock})
-     returning seq, id, client_id, type, only_endpoint, created_at, body";
+/// Leases up to `$3` queued events until `$2` (PostgreSQL skips the rows another
+/// server is leasing), with the events, in one statement. The lease is in no
+/// index: PostgreSQL rewrites the queue row in place.
+/// `= any(array(…))`, not `in (…)`: the planner may join an `in` by hashing a seq
+/// scan of the whole table, and the queue's heap holds every dead row since the
+/// last vacuum.
+const PG_TAKE_EVENTS_SQL: &str = "with taken as (
+         update webhook_queue set locked_until = $2
+         where seq = any(array(select seq from webhook_queue where locked_until <= $1
+                               order by seq limit $3 for update skip locked))
+         returning seq)
+     select e.seq, e.id, e.client_id, e.type, e.only_endpoint, e.created_at, e.body
+     from taken join webhook_events e on e.seq = taken.seq";
+
+/// The same on SQLite (the writer's transaction is the only one: nothing to skip),
+/// the lease then set row by row.
+const LITE_TAKE_EVENTS_SQL: &str =
+    "select e.seq, e.id, e.client_id, e.type, e.only_endpoint, e.created_at, e.body
+     from webhook_queue q join webhook_events e on e.seq = q.seq
+     where q.locked_until <= $1 order by q.seq limit $2";
+
+const LITE_LEASE_EVENT_SQL: &str = "update webhook_queue set locked_until = $2 where seq = $1";
 
 /// Leases up to `$3` due deliveries of active endpoints until `$2`, in one
-/// statement, with the event's body. `{skip}`: endpoints left out (enough in flight).
+/// statement, with the event's body. `{skip}`: endpoints left out (enough in
+/// flight). The endpoint is checked by a subquery, not a join, so that the only way
+/// to the rows is the small index of PENDING deliveries (a join let the planner
+/// scan all of an endpoint's deliveries through `webhook_deliveries_by_endpoint`);
+/// `{in}…{end}`: `= any(array(…))` on PostgreSQL for the reason given at
+/// [`PG_TAKE_EVENTS_SQL`], `in (…)` on SQLite.
 const LEASE_SQL: &str = "update webhook_deliveries set locked_until = $2
-     where id in (select d.id from webhook_deliveries d
-                  join webhook_endpoints p on p.id = d.endpoint_id
-                  where d.status = 'PENDING' and d.next_attempt_at <= $1
-                    and d.locked_until <= $1 and p.is_active = 1{skip}
-                  order by d.next_attempt_at limit $3{lock})
+     where id {in}
+         select d.id from webhook_deliveries d
+         where d.status = 'PENDING' and d.next_attempt_at <= $1 and d.locked_until <= $1
+           and (select p.is_active from webhook_endpoints p where p.id = d.endpoint_id) = 1{skip}
+         order by d.next_attempt_at limit $3{lock}{end}
      returning id, attempts, endpoint_id, event_id,
                (select e.body from webhook_events e
                 where e.id = webhook_deliveries.event_id) as body";
@@ -544,6 +604,13 @@ const LEASE_SQL: &str = "update webhook_deliveries set locked_until = $2
 const INSERT_DELIVERY_SQL: &str = "insert into webhook_deliveries (id, endpoint_id, event_id,
          status, next_attempt_at, locked_until, created_at, updated_at)
      values ($1, $2, $3, 'PENDING', $5, $4, $5, $5)";
+
+/// A delivery written after its first attempt, in the state it left it in.
+const INSERT_ATTEMPTED_SQL: &str = "insert into webhook_deliveries (id, endpoint_id, event_id,
+         status, attempts, next_attempt_at, locked_until, created_at, updated_at)
+     values ($1, $2, $3, $4, 1, $5, 0, $6, $7)";
+
+const DEQUEUE_SQL: &str = "delete from webhook_queue where seq = $1";
 
 const INSERT_ATTEMPT_SQL: &str =
     "insert into webhook_attempts (delivery_id, at, status_code, error, duration_ms)
@@ -585,7 +652,13 @@ fn lease_sql(backend: Backend, skip: usize) -> String {
     } else {
         format!(" and d.endpoint_id not in ({})", placeholders(4, skip))
     };
+    let (within, end) = match backend {
+        Backend::Postgres => ("= any(array(", "))"),
+        Backend::Sqlite => ("in (", ")"),
+    };
     LEASE_SQL
+        .replace("{in}", within)
+        .replace("{end}", end)
         .replace("{skip}", &skip)
         .replace("{lock}", &lock_clause(backend, " of d"))
 }
@@ -594,31 +667,28 @@ fn lite_error(error: impl std::fmt::Display) -> anyhow::Error {
     anyhow::anyhow!("the SQLite writer: {error}")
 }
 
-/// Takes up to `limit` outbox events, lets `plan` choose their deliveries (from
-/// the events and their clients' endpoints), creates them, and marks the events
-/// fanned out: one transaction.
-pub async fn fan_out_batch<P>(db: &Db, limit: i64, now: i64, plan: P) -> anyhow::Result<FannedOut>
-where
-    P: FnOnce(&[TakenEvent], &HashMap<String, Vec<EndpointRow>>) -> Vec<NewDelivery>
-        + Send
-        + 'static,
-{
-    let take = TAKE_EVENTS_SQL.replace("{lock}", &lock_clause(db.backend(), ""));
+/// Leases up to `limit` queued events until `lease_until`, and reads their
+/// clients' endpoints: one transaction. A leased event is written off the queue by
+/// [`queue_deliveries`] or by the record of its attempt ([`Recorded::queued`]); if
+/// neither comes (the server died), its lease runs out and it is taken again.
+pub async fn take_events(db: &Db, limit: i64, now: i64, lease_until: i64) -> anyhow::Result<Taken> {
     if let Some(lite) = db.lite() {
         return lite
-            .write(move |conn| lite_fan_out(conn, &take, limit, now, plan))
+            .write(move |conn| lite_take_events(conn, limit, now, lease_until))
             .await
             .map_err(lite_error)?
             .map_err(lite_error);
     }
     let mut tx = db.begin().await?;
-    let mut events: Vec<TakenEvent> = sqlx::query_as(&take)
+    let mut events: Vec<TakenEvent> = sqlx::query_as(PG_TAKE_EVENTS_SQL)
+        .bind(now)
+        .bind(lease_until)
         .bind(limit)
         .fetch_all(&mut *tx)
         .await?;
     if events.is_empty() {
         tx.rollback().await?;
-        return Ok(FannedOut::default());
+        return Ok(Taken::default());
     }
     events.sort_by_key(|e| e.seq);
     let mut endpoints = HashMap::new();
@@ -628,7 +698,85 @@ where
             endpoints.insert(event.client_id.clone(), list);
         }
     }
-    let deliveries = plan(&events, &endpoints);
+    tx.commit().await?;
+    Ok(Taken { events, endpoints })
+}
+
+fn lite_take_events(
+    conn: &rusqlite::Connection,
+    limit: i64,
+    now: i64,
+    lease_until: i64,
+) -> rusqlite::Result<Taken> {
+    let mut events = Vec::new();
+    {
+        let mut stmt = lite::statement(conn, LITE_TAKE_EVENTS_SQL, &[&now, &limit])?;
+        let mut rows = stmt.raw_query();
+        while let Some(row) = rows.next()? {
+            events.push(TakenEvent {
+                seq: row.get(0)?,
+                id: row.get(1)?,
+                client_id: row.get(2)?,
+                event_type: row.get(3)?,
+                only_endpoint: row.get(4)?,
+                created_at: row.get(5)?,
+                body: row.get(6)?,
+            });
+        }
+    }
+    let mut endpoints = HashMap::new();
+    let list_sql = format!(
+        "select {ENDPOINT_COLUMNS} from webhook_endpoints
+         where client_id = $1 and is_deleted = 0 order by seq"
+    );
+    for event in &events {
+        lite::execute(conn, LITE_LEASE_EVENT_SQL, &[&event.seq, &lease_until])?;
+        if !endpoints.contains_key(&event.client_id) {
+            let mut list = Vec::new();
+            let mut stmt = lite::statement(conn, &list_sql, &[&event.client_id])?;
+            let mut rows = stmt.raw_query();
+            while let Some(row) = rows.next()? {
+                list.push(lite_endpoint(row)?);
+            }
+            endpoints.insert(event.client_id.clone(), list);
+        }
+    }
+    Ok(Taken { events, endpoints })
+}
+
+/// Creates PENDING deliveries and writes the events `done` (by seq) off the
+/// queue: one transaction. For the events that are not attempted straight from
+/// the queue (several endpoints, or one with no room in flight), and those that
+/// go to no endpoint.
+pub async fn queue_deliveries(
+    db: &Db,
+    now: i64,
+    deliveries: Vec<NewDelivery>,
+    done: Vec<i64>,
+) -> anyhow::Result<()> {
+    if deliveries.is_empty() && done.is_empty() {
+        return Ok(());
+    }
+    if let Some(lite) = db.lite() {
+        return lite
+            .write(move |conn| {
+                for d in &deliveries {
+                    lite::execute(
+                        conn,
+                        INSERT_DELIVERY_SQL,
+                        &[&d.id, &d.endpoint_id, &d.event_id, &d.locked_until, &now],
+                    )?;
+                }
+                for seq in &done {
+                    lite::execute(conn, DEQUEUE_SQL, &[seq])?;
+                }
+                Ok::<_, rusqlite::Error>(())
+            })
+            .await
+            .map_err(lite_error)?
+            .map_err(lite_error);
+    }
+    let mut tx = db.begin().await?;
     for chunk in deliveries.chunks(ROWS_PER_STATEMENT) {
         let rows = (0..chunk.len())
             .map(|i| {
@@ -657,73 +805,25 @@ where
         }
         query.execute(&mut *tx).await?;
     }
+    dequeue(&mut tx, &done).await?;
     tx.commit().await?;
-    Ok(FannedOut {
-        events,
-        deliveries,
-        endpoints,
-    })
+    Ok(())
 }
 
-fn lite_fan_out<P>(
-    conn: &rusqlite::Connection,
-    take: &str,
-    limit: i64,
-    now: i64,
-    plan: P,
-) -> rusqlite::Result<FannedOut>
-where
-    P: FnOnce(&[TakenEvent], &HashMap<String, Vec<EndpointRow>>) -> Vec<NewDelivery>,
-{
-    let mut events = Vec::new();
-    {
-        let mut stmt = lite::statement(conn, take, &[&limit])?;
-        let mut rows = stmt.raw_query();
-        while let Some(row) = rows.next()? {
-            events.push(TakenEvent {
-                seq: row.get(0)?,
-                id: row.get(1)?,
-                client_id: row.get(2)?,
-                event_type: row.get(3)?,
-                only_endpoint: row.get(4)?,
-                created_at: row.get(5)?,
-                body: row.get(6)?,
-            });
+/// Deletes the queue rows of `seqs` (PostgreSQL).
+async fn dequeue(tx: &mut Tx, seqs: &[i64]) -> Result<(), sqlx::Error> {
+    for chunk in seqs.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "delete from webhook_queue where seq in ({})",
+            placeholders(1, chunk.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for seq in chunk {
+            query = query.bind(*seq);
         }
+        query.execute(&mut **tx).await?;
     }
-    if events.is_empty() {
-        return Ok(FannedOut::default());
-    }
-    events.sort_by_key(|e| e.seq);
-    let mut endpoints = HashMap::new();
-    let list_sql = format!(
-        "select {ENDPOINT_COLUMNS} from webhook_endpoints
-         where client_id = $1 and is_deleted = 0 order by seq"
-    );
-    for event in &events {
-        if !endpoints.contains_key(&event.client_id) {
-            let mut list = Vec::new();
-            let mut stmt = lite::statement(conn, &list_sql, &[&event.client_id])?;
-            let mut rows = stmt.raw_query();
-            while let Some(row) = rows.next()? {
-                list.push(lite_endpoint(row)?);
-            }
-            endpoints.insert(event.client_id.clone(), list);
-        }
-    }
-    let deliveries = plan(&events, &endpoints);
-    for d in &deliveries {
-        lite::execute(
-            conn,
-            INSERT_DELIVERY_SQL,
-            &[&d.id, &d.endpoint_id, &d.event_id, &d.locked_until, &now],
-        )?;
-    }
-    Ok(FannedOut {
-        events,
-        deliveries,
-        endpoints,
-    })
+    Ok(())
 }
 
 fn lite_endpoint(row: &rusqlite::Row<'_>) -> rusqlite::Result<EndpointRow> {
@@ -830,6 +930,20 @@ pub struct Recorded {
     pub status: &'static str,
     /// When the next attempt is due, while PENDING.
     pub next_attempt_at: Option<i64>,
+    /// Set for a first attempt made straight from the queue: the delivery does not
+    /// exist yet and is written now, and the event written off the queue.
+    pub queued: Option<Queued>,
+}
+
+/// A delivery attempted straight from the queue (its event's only one).
+#[derive(Clone, Debug)]
+pub struct Queued {
+    /// The event's queue row.
+    pub seq: i64,
+    /// The event (`webhook-id`).
+    pub event_id: String,
+    /// When the delivery was planned (its `createdAt`), nanoseconds.
+    pub created_at: i64,
 }
 
 /// An endpoint's health as stored.
@@ -854,6 +968,67 @@ pub struct HealthChange {
     pub event: Option<(String, &'static str, String)>,
 }
 
+/// A batch's attempts, bound as one JSON array (sqlx's `Any` driver binds no
+/// arrays): one prepared statement whatever the batch's size, where a multi-row
+/// `VALUES` was parsed and planned again for every size. It writes every attempt,
+/// the deliveries attempted straight from the queue (in the state their attempt
+/// left them in) and takes their events off the queue; the deliveries that
+/// existed are updated after it.
+const PG_RECORD_SQL: &str = "with r as (
+    select * from json_to_recordset($1::json) as r(
+        n bigint, delivery_id text, endpoint_id text, status text, next_attempt_at bigint,
+        at bigint, status_code bigint, error text, duration_ms bigint,
+        seq bigint, event_id text, created_at bigint)
+), fresh as (
+    insert into webhook_deliveries (id, endpoint_id, event_id, status, attempts,
+                                    next_attempt_at, locked_until, created_at, updated_at)
+    select delivery_id, endpoint_id, event_id, status, 1, next_attempt_at, 0, created_at, at
+    from r where seq is not null order by n
+    returning 1
+), dequeued as (
+    delete from webhook_queue
+    where seq = any(array(select seq from r where seq is not null))
+    returning 1
+)
+insert into webhook_attempts (delivery_id, at, status_code, error, duration_ms)
+select delivery_id, at, status_code, error, duration_ms from r order by n";
+
+/// One element of [`PG_RECORD_SQL`]'s array.
+#[derive(serde::Serialize)]
+struct RecordRow<'a> {
+    n: usize,
+    delivery_id: &'a str,
+    endpoint_id: &'a str,
+    status: &'a str,
+    next_attempt_at: Option<i64>,
+    at: i64,
+    status_code: Option<i64>,
+    error: Option<&'a str>,
+    duration_ms: i64,
+    seq: Option<i64>,
+    event_id: Option<&'a str>,
+    created_at: Option<i64>,
+}
+
+impl<'a> RecordRow<'a> {
+    fn new(n: usize, r: &'a Recorded) -> RecordRow<'a> {
+        RecordRow {
+            n,
+            delivery_id: &r.delivery_id,
+            endpoint_id: &r.endpoint_id,
+            status: r.status,
+            next_attempt_at: r.next_attempt_at,
+            at: r.attempt.at,
+            status_code: r.attempt.status_code,
+            error: r.attempt.error.as_deref(),
+            duration_ms: r.attempt.duration_ms,
+            seq: r.queued.as_ref().map(|q| q.seq),
+            event_id: r.queued.as_ref().map(|q| q.event_id.as_str()),
+            created_at: r.queued.as_ref().map(|q| q.created_at),
+        }
+    }
+}
+
 /// Records attempts, their deliveries' new states (each lease released) and what
 /// they change about their endpoints (`judge`: given the endpoint's stored health
 /// and its attempts of this batch, oldest first; `None`: nothing): one transaction.
@@ -872,29 +1047,21 @@ where
             .map_err(lite_error);
     }
     let mut tx = db.begin().await?;
-    for chunk in batch.chunks(ROWS_PER_STATEMENT) {
-        let rows = (0..chunk.len())
-            .map(|i| format!("({})", placeholders(1 + i * 5, 5)))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "insert into webhook_attempts (delivery_id, at, status_code, error, duration_ms)
-             values {rows}"
-        );
-        let mut query = sqlx::query(&sql);
-        for r in chunk {
-            query = query
-                .bind(&r.delivery_id)
-                .bind(r.attempt.at)
-                .bind(r.attempt.status_code)
-                .bind(&r.attempt.error)
-                .bind(r.attempt.duration_ms);
-        }
-        query.execute(&mut *tx).await?;
-    }
-    // The common case, a first attempt that succeeded, in one statement per chunk.
+    let rows: Vec<RecordRow<'_>> = batch
+        .iter()
+        .enumerate()
+        .map(|(n, r)| RecordRow::new(n, r))
+        .collect();
+    let rows =
+        serde_json::to_string(&rows).map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
+    sqlx::query(PG_RECORD_SQL)
+        .bind(rows)
+        .execute(&mut *tx)
+        .await?;
+    let known = batch.iter().filter(|r| r.queued.is_none());
+    // A retry that succeeded (the common one), in one statement per chunk.
     let (done, others): (Vec<&Recorded>, Vec<&Recorded>) =
-        batch.iter().partition(|r| r.status == "SUCCEEDED");
+        known.partition(|r| r.status == "SUCCEEDED");
     for chunk in done.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "update webhook_deliveries
@@ -943,7 +1110,7 @@ where
             .execute(&mut *tx)
             .await?;
         if let Some((id, event_type, body)) = &change.event {
-            sqlx::query(INSERT_EVENT_SQL)
+            sqlx::query(PG_INSERT_EVENT_SQL)
                 .bind(id)
                 .bind(&health.client_id)
                 .bind(*event_type)
@@ -981,6 +1148,22 @@ where
     J: Fn(&Health, &[&Recorded]) -> Option<HealthChange>,
 {
     for r in batch {
+        if let Some(queued) = &r.queued {
+            lite::execute(
+                conn,
+                INSERT_ATTEMPTED_SQL,
+                &[
+                    &r.delivery_id,
+                    &r.endpoint_id,
+                    &queued.event_id,
+                    &r.status,
+                    &r.next_attempt_at,
+                    &queued.created_at,
+                    &r.attempt.at,
+                ],
+            )?;
+            lite::execute(conn, DEQUEUE_SQL, &[&queued.seq])?;
+        }
         lite::execute(
             conn,
             INSERT_ATTEMPT_SQL,
@@ -992,11 +1175,13 @@ where
                 &r.attempt.duration_ms,
             ],
         )?;
-        lite::execute(
-            conn,
-            UPDATE_DELIVERY_SQL,
-            &[&r.delivery_id, &r.status, &r.next_attempt_at, &r.attempt.at],
-        )?;
+        if r.queued.is_none() {
+            lite::execute(
+                conn,
+                UPDATE_DELIVERY_SQL,
+                &[&r.delivery_id, &r.status, &r.next_attempt_at, &r.attempt.at],
+            )?;
+        }
     }
     for (endpoint_id, attempts) in by_endpoint(batch) {
         let stored = lite::query_row(conn, ENDPOINT_HEALTH_SQL, &[&endpoint_id], |row| {

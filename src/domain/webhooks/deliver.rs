@@ -1,13 +1,18 @@
-//! The deliverer: a background task of every server. Each pass it fans new outbox
-//! events out to the endpoints subscribed to them and leases the deliveries that
-//! are due (PostgreSQL: `FOR UPDATE SKIP LOCKED`, so two servers never take the
-//! same one; a lease outlives any attempt), each in one transaction for the whole
-//! batch; a delivery fanned out by this server is leased in its creation. Each
-//! attempt runs in a task of its own, at most [`PER_ENDPOINT`] at once per endpoint,
-//! so a slow or dead endpoint delays nobody else; a recorder task writes the
-//! outcomes of the attempts finished meanwhile in one transaction. On SQLite those
-//! transactions are jobs of the group-commit writer: they share the claims'
-//! commits. No HTTP call is made while a database transaction is open.
+//! The deliverer: a background task of every server. Each pass it leases events
+//! from the outbox's queue and the deliveries that are due (PostgreSQL: `FOR
+//! UPDATE SKIP LOCKED`, so two servers never take the same one; a lease outlives
+//! any attempt), each in one transaction for the whole batch. An event for one
+//! endpoint with room in flight is attempted straight from the queue, and its
+//! delivery written once, in the state that attempt left it in, in the
+//! transaction that takes the event off the queue; other events get PENDING
+//! deliveries first. Each attempt runs in a task of its own, at most
+//! [`PER_ENDPOINT`] at once per endpoint, so a slow or dead endpoint delays nobody
+//! else; a recorder task writes the outcomes of the attempts finished meanwhile in
+//! one transaction. A server that dies between an attempt and its record loses
+//! nothing: the lease runs out and the event or delivery is attempted again, with
+//! the same `webhook-id`. On SQLite those transactions are jobs of the
+//! group-commit writer: they share the claims' commits. No HTTP call is made while
+//! a database transaction is open.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -20,7 +25,8 @@ use tokio::sync::{mpsc, watch, Semaphore};
 use super::{signing, subscribes, target, EventType, WebhookSettings};
 use crate::metrics::{Metrics, OutcomeLabels};
 use crate::storage::webhooks::{
-    self as store, Attempt, DueDelivery, EndpointRow, Health, HealthChange, NewDelivery, Recorded,
+    self as store, Attempt, DueDelivery, EndpointRow, Health, HealthChange, NewDelivery, Queued,
+    Recorded,
 };
 use crate::storage::{self, Db};
 
@@ -176,18 +182,28 @@ impl Deliverer {
         }
     }
 
-    /// One pass: a fan-out, then a lease, each of a batch.
+    /// One pass: a fan-out, then a lease, each of a batch and each only when there
+    /// is something to take.
     async fn pass(&self, results: &mpsc::UnboundedSender<Recorded>) -> anyhow::Result<Pace> {
         let now = storage::now_nanos();
-        if !store::has_work(&self.db, now).await? {
+        let work = store::work(&self.db, now).await?;
+        if work == store::Work::default() {
             return Ok(Pace::Idle);
         }
         // Longer than an attempt can take (its wait for its lane, the request, the
         // record); a server killed mid-attempt holds its leases this long.
         let lease = self.settings.timeout * 2 + Duration::from_secs(10);
         let lease_until = now + i64::try_from(lease.as_nanos()).unwrap_or(i64::MAX);
-        let fanned = self.fan_out(now, lease_until, results).await?;
-        let (leased, limit, saturated) = self.lease(now, lease_until, results).await?;
+        let (fanned, waiting) = if work.queued {
+            self.fan_out(now, lease_until, results).await?
+        } else {
+            (0, false)
+        };
+        let (leased, limit, saturated) = if work.due || waiting {
+            self.lease(now, lease_until, results).await?
+        } else {
+            (0, 0, false)
+        };
         let full = fanned == usize::try_from(FAN_OUT_BATCH).unwrap_or(usize::MAX)
             || (leased == LEASE_BATCH && limit == LEASE_BATCH);
         Ok(if full {
@@ -236,6 +252,7 @@ impl Deliverer {
     fn start(
         &self,
         delivery: DueDelivery,
+        queued: Option<Queued>,
         endpoint: Arc<EndpointRow>,
         results: &mpsc::UnboundedSender<Recorded>,
     ) {
@@ -253,70 +270,92 @@ impl Deliverer {
                 deliverer.release([endpoint.id.as_str()]);
                 return;
             };
-            let recorded = deliverer.try_once(&endpoint, &delivery).await;
+            let mut recorded = deliverer.try_once(&endpoint, &delivery).await;
+            recorded.queued = queued;
             if results.send(recorded).is_err() {
                 deliverer.release([endpoint.id.as_str()]);
             }
         });
     }
 
-    /// Creates the deliveries of new outbox events: one per endpoint of the client
-    /// that is active and subscribed now; those of endpoints with room in flight
-    /// are leased at once and started. Returns how many events it took.
+    /// Takes queued events and plans their deliveries: one per endpoint of the
+    /// client that is active and subscribed now. An event for one endpoint with
+    /// room in flight (the common case) is attempted straight from the queue: its
+    /// delivery is written once, with the outcome of that attempt. The others get
+    /// PENDING deliveries at once, those of endpoints with room leased and started.
+    /// Returns how many events it took, and whether it left deliveries due and not
+    /// leased (of endpoints with no room).
     async fn fan_out(
         &self,
         now: i64,
         lease_until: i64,
         results: &mpsc::UnboundedSender<Recorded>,
-    ) -> anyhow::Result<usize> {
+    ) -> anyhow::Result<(usize, bool)> {
+        let taken = store::take_events(&self.db, FAN_OUT_BATCH, now, lease_until).await?;
+        if taken.events.is_empty() {
+            return Ok((0, false));
+        }
         let mut counts = self.in_flight();
         let mut total: usize = counts.values().sum();
-        let plan = move |events: &[store::TakenEvent],
-                         endpoints: &HashMap<String, Vec<EndpointRow>>| {
-            let mut deliveries = Vec::new();
-            for event in events {
-                let Some(list) = endpoints.get(&event.client_id) else {
-                    continue;
-                };
-                let targets = list
-                    .iter()
-                    .filter(|e| e.is_active == 1 && e.created_at <= event.created_at)
-                    .filter(|e| match &event.only_endpoint {
-                        Some(only) => &e.id == only,
-                        None => subscribes(e, &event.event_type),
-                    });
-                for endpoint in targets {
-                    let count = counts.entry(endpoint.id.clone()).or_default();
-                    let locked_until = if *count < PER_ENDPOINT_BACKLOG && total < IN_FLIGHT_MAX {
-                        *count += 1;
-                        total += 1;
-                        lease_until
-                    } else {
-                        0
-                    };
-                    deliveries.push(NewDelivery {
-                        id: crate::domain::ids::new_id().to_string(),
-                        endpoint_id: endpoint.id.clone(),
-                        event_id: event.id.clone(),
-                        locked_until,
-                    });
-                }
-            }
-            deliveries
-        };
-        let fanned = store::fan_out_batch(&self.db, FAN_OUT_BATCH, now, plan).await?;
-        let endpoints: HashMap<&str, Arc<EndpointRow>> = fanned
+        let endpoints: HashMap<&str, Arc<EndpointRow>> = taken
             .endpoints
             .values()
             .flatten()
             .map(|e| (e.id.as_str(), Arc::new(e.clone())))
             .collect();
-        let bodies: HashMap<&str, &str> = fanned
+        let mut direct = Vec::new();
+        let mut pending = Vec::new();
+        let mut done = Vec::new();
+        for event in &taken.events {
+            let targets: Vec<&EndpointRow> = taken
+                .endpoints
+                .get(&event.client_id)
+                .into_iter()
+                .flatten()
+                .filter(|e| e.is_active == 1 && e.created_at <= event.created_at)
+                .filter(|e| match &event.only_endpoint {
+                    Some(only) => &e.id == only,
+                    None => subscribes(e, &event.event_type),
+                })
+                .collect();
+            let mut room = |endpoint: &EndpointRow| {
+                let count = counts.entry(endpoint.id.clone()).or_default();
+                let free = *count < PER_ENDPOINT_BACKLOG && total < IN_FLIGHT_MAX;
+                if free {
+                    *count += 1;
+                    total += 1;
+                }
+                free
+            };
+            if let [only] = targets.as_slice() {
+                if room(only) {
+                    direct.push((event, only.id.as_str()));
+                    continue;
+                }
+            }
+            done.push(event.seq);
+            for endpoint in targets {
+                pending.push(NewDelivery {
+                    id: crate::domain::ids::new_id().to_string(),
+                    endpoint_id: endpoint.id.clone(),
+                    event_id: event.id.clone(),
+                    locked_until: if room(endpoint) { lease_until } else { 0 },
+                });
+            }
+        }
+        let started: Vec<NewDelivery> = pending
+            .iter()
+            .filter(|d| d.locked_until != 0)
+            .cloned()
+            .collect();
+        let waiting = started.len() < pending.len();
+        store::queue_deliveries(&self.db, now, pending, done).await?;
+        let bodies: HashMap<&str, &str> = taken
             .events
             .iter()
             .map(|e| (e.id.as_str(), e.body.as_str()))
             .collect();
-        for delivery in fanned.deliveries.iter().filter(|d| d.locked_until != 0) {
+        for delivery in started {
             let (Some(endpoint), Some(body)) = (
                 endpoints.get(delivery.endpoint_id.as_str()),
                 bodies.get(delivery.event_id.as_str()),
@@ -324,15 +363,33 @@ impl Deliverer {
                 continue;
             };
             let due = DueDelivery {
-                id: delivery.id.clone(),
+                id: delivery.id,
                 attempts: 0,
-                endpoint_id: delivery.endpoint_id.clone(),
-                event_id: delivery.event_id.clone(),
+                endpoint_id: delivery.endpoint_id,
+                event_id: delivery.event_id,
                 body: (*body).to_owned(),
             };
-            self.start(due, Arc::clone(endpoint), results);
+            self.start(due, None, Arc::clone(endpoint), results);
         }
-        Ok(fanned.events.len())
+        for (event, endpoint_id) in direct {
+            let Some(endpoint) = endpoints.get(endpoint_id) else {
+                continue;
+            };
+            let due = DueDelivery {
+                id: crate::domain::ids::new_id().to_string(),
+                attempts: 0,
+                endpoint_id: endpoint_id.to_owned(),
+                event_id: event.id.clone(),
+                body: event.body.clone(),
+            };
+            let queued = Queued {
+                seq: event.seq,
+                event_id: event.id.clone(),
+                created_at: now,
+            };
+            self.start(due, Some(queued), Arc::clone(endpoint), results);
+        }
+        Ok((taken.events.len(), waiting))
     }
 
     /// Leases the due deliveries of endpoints with room in flight and starts them.
@@ -372,7 +429,7 @@ impl Deliverer {
         for delivery in due {
             // An endpoint gone meanwhile: its lease expires, its delivery waits.
             if let Some(endpoint) = endpoints.get(&delivery.endpoint_id) {
-                self.start(delivery, Arc::clone(endpoint), results);
+                self.start(delivery, None, Arc::clone(endpoint), results);
             }
         }
         Ok((leased, limit, saturated))
@@ -459,6 +516,7 @@ impl Deliverer {
             attempt,
             status,
             next_attempt_at,
+            queued: None,
         }
     }
 

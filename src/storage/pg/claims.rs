@@ -194,8 +194,8 @@ pub struct ClaimWrite<'a> {
 /// [`write_claim`]: see the binds there. Every write depends on the one before
 /// through its `RETURNING`, so a refused budget writes nothing at all; an expired
 /// idempotency record of the same key is replaced (a live one was replayed). The
-/// outbox event rides in the same statement, kept when the client has an active
-/// endpoint (as `storage::webhooks::INSERT_EVENT_SQL`).
+/// outbox event rides in the same statement, kept and queued when the client has
+/// an active endpoint (as `storage::webhooks::PG_INSERT_EVENT_SQL`).
 const WRITE_SQL: &str = "with payout as (
     update events set paid_out = paid_out + $5
     where id = $4 and total_budget is not null and paid_out + $5 <= total_budget
@@ -241,6 +241,9 @@ const WRITE_SQL: &str = "with payout as (
     select $20, $2, $21, $22, $8 from claim
     where exists (select 1 from webhook_endpoints w
                   where w.client_id = $2 and w.is_active = 1 and w.is_deleted = 0)
+    returning seq
+), queued as (
+    insert into webhook_queue (seq) select seq from announced
     returning 1
 )
 select claim.seq, claim.id, claim.event_id, claim.amount, claim.status,
@@ -375,6 +378,9 @@ const WRITE_ALL_SQL: &str = "with j as (
     where exists (select 1 from webhook_endpoints w
                   where w.client_id = ok.client_id and w.is_active = 1 and w.is_deleted = 0)
     order by ok.n
+    returning seq
+), queued as (
+    insert into webhook_queue (seq) select seq from announced
     returning 1
 )
 select claim.seq, claim.id, claim.event_id, claim.amount, claim.status,

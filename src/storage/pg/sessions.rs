@@ -326,6 +326,9 @@ const WRITE_SQL: &str = "with j as (
       and exists (select 1 from webhook_endpoints w
                   where w.client_id = f.client_id and w.is_active = 1 and w.is_deleted = 0)
     order by f.n
+    returning seq
+), queued as (
+    insert into webhook_queue (seq) select seq from announced
     returning 1
 ), session as (
     insert into sessions (id, client_id, gamer_id, created_at)
