@@ -1,5 +1,5 @@
 -- The outbox's queue gets a table of its own (issue 12: the outbox cost a claim
--- 24 %). An event waits in `webhook_queue` (its rowid is the event's seq: no index
+-- 26 %). An event waits in `webhook_queue` (its rowid is the event's seq: no index
 -- of its own) until its deliveries exist; the deliverer leases it there
 -- (`locked_until`) and deletes it in the transaction that writes its deliveries.
 -- Before, an event was marked fanned out by an update of an indexed column, and
