@@ -126,6 +126,13 @@ backend_section() {
     printf 'Webhooks: with one endpoint registered, claims ran at %s× the rate without; the outbox queue was at most %s deliveries deep (%s at the end of the %s s run) and empty %s s after the load stopped; the receiver got %s deliveries.\n' \
       "$(ratio "$(v "$b.claim_hook.rate")" "$(v "$b.claim_nohook.rate")")" "$(v "$b.webhook_depth_max")" \
       "$(v "$b.webhook_depth_end")" "$WEBHOOK_SECONDS" "$(v "$b.webhook_drain_seconds")" "$(v "$b.webhook_received")"
+    if [[ -n $(v "$b.claim_hook.cpu_machine_us") ]]; then
+      printf 'CPU per claim (µs; without → with the endpoint): the server %s → %s, the receiver %s → %s, the database %s → %s, the whole machine (wrk included) %s → %s.\n' \
+        "$(v "$b.claim_nohook.cpu_server_us")" "$(v "$b.claim_hook.cpu_server_us")" \
+        "$(v "$b.claim_nohook.cpu_receiver_us")" "$(v "$b.claim_hook.cpu_receiver_us")" \
+        "$(v "$b.claim_nohook.cpu_db_us")" "$(v "$b.claim_hook.cpu_db_us")" \
+        "$(v "$b.claim_nohook.cpu_machine_us")" "$(v "$b.claim_hook.cpu_machine_us")"
+    fi
   fi
   if [[ -n $(v "$b.ledger_rows_big") ]]; then
     echo
