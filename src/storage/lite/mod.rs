@@ -10,6 +10,10 @@
 //! company); jobs that arrive while a commit is being synced queue up and form the
 //! next batch. sqlx keeps serving reads and the rarer writes; those take SQLite's
 //! write lock through `busy_timeout` like any second writer.
+//!
+//! WAL checkpoints run on a thread of their own (`kgen-sqlite-checkpoint`, with its
+//! own connection): SQLite's automatic checkpoint would run inside the writer's
+//! commit, and every batch queued behind it would wait for its copying and fsync.
 
 pub mod claims;
 pub mod sessions;
@@ -32,6 +36,11 @@ const YIELD_STEP: Duration = Duration::from_micros(200);
 
 /// Jobs waiting for the writer at most (then callers wait to enqueue).
 const QUEUE: usize = 8192;
+
+/// The least time between two checkpoints: under load the WAL grows by a few
+/// thousand pages a second, about what SQLite's automatic checkpoint (1000 pages)
+/// would copy as often.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
 /// Why a job got no answer of its own.
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +119,7 @@ impl LiteWriter {
         others_writing: impl Fn() -> bool + Send + 'static,
     ) -> anyhow::Result<LiteWriter> {
         let conn = Connection::open(path)?;
+        let checkpointer = Checkpointer::start(path);
         // `temp_store = memory` keeps each job's savepoint sub-journal in memory:
         // on a file it spilled to a temporary file past 64 KiB, 10 % of the writer's
         // CPU under webhook load. Durability is the WAL's and is unchanged: the
@@ -119,6 +129,9 @@ impl LiteWriter {
              pragma temp_store = memory;",
         )?;
         conn.busy_timeout(Duration::from_secs(10))?;
+        if checkpointer.is_some() {
+            conn.execute_batch("pragma wal_autocheckpoint = 0")?;
+        }
         conn.set_prepared_statement_cache_capacity(64);
         let faults = Arc::new(AtomicU32::new(0));
         let hook_faults = Arc::clone(&faults);
@@ -139,7 +152,9 @@ impl LiteWriter {
         let (gate, largest) = (Arc::clone(&writer.gate), Arc::clone(&writer.largest_batch));
         std::thread::Builder::new()
             .name("kgen-sqlite-writer".into())
-            .spawn(move || run(&conn, queue, &gate, &largest, &others_writing))?;
+            .spawn(move || {
+                run(&conn, queue, &gate, &largest, &others_writing, checkpointer);
+            })?;
         Ok(writer)
     }
 
@@ -209,6 +224,7 @@ fn run(
     gate: &Mutex<()>,
     largest: &AtomicUsize,
     others_writing: &dyn Fn() -> bool,
+    mut checkpointer: Option<Checkpointer>,
 ) {
     while let Some(first) = queue.blocking_recv() {
         drop(gate.lock().unwrap_or_else(PoisonError::into_inner));
@@ -228,6 +244,63 @@ fn run(
         }
         largest.fetch_max(batch.len(), Ordering::Relaxed);
         run_batch(conn, batch);
+        if checkpointer.as_ref().is_some_and(|it| !it.poke()) {
+            tracing::error!("the checkpoint thread has stopped: the writer checkpoints itself");
+            let _ = conn.execute_batch("pragma wal_autocheckpoint = 1000");
+            checkpointer = None;
+        }
+    }
+}
+
+/// Wakes the checkpoint thread after commits; dropping it stops the thread.
+struct Checkpointer(std::sync::mpsc::SyncSender<()>);
+
+impl Checkpointer {
+    /// Opens the checkpoint thread's connection and starts it; `None` (and the
+    /// writer keeps SQLite's automatic checkpoint) if either fails.
+    fn start(path: &str) -> Option<Checkpointer> {
+        let opened = Connection::open(path).and_then(|conn| {
+            conn.busy_timeout(Duration::from_secs(1))?;
+            Ok(conn)
+        });
+        let conn = match opened {
+            Ok(conn) => conn,
+            Err(error) => {
+                tracing::warn!(%error, "no checkpoint thread: the writer checkpoints itself");
+                return None;
+            }
+        };
+        let (poke, pokes) = std::sync::mpsc::sync_channel(1);
+        let spawned = std::thread::Builder::new()
+            .name("kgen-sqlite-checkpoint".into())
+            .spawn(move || {
+                while pokes.recv().is_ok() {
+                    // PASSIVE: copies what no reader still needs and never blocks
+                    // the writer; what is left waits for the next round.
+                    if let Err(error) =
+                        conn.query_row("pragma wal_checkpoint(passive)", [], |_| Ok(()))
+                    {
+                        tracing::warn!(%error, "a WAL checkpoint failed");
+                    }
+                    std::thread::sleep(CHECKPOINT_EVERY);
+                }
+            });
+        match spawned {
+            Ok(_) => Some(Checkpointer(poke)),
+            Err(error) => {
+                tracing::warn!(%error, "no checkpoint thread: the writer checkpoints itself");
+                None
+            }
+        }
+    }
+
+    /// Something was committed: a checkpoint is due (at most one is pending).
+    /// False if the thread is gone.
+    fn poke(&self) -> bool {
+        !matches!(
+            self.0.try_send(()),
+            Err(std::sync::mpsc::TrySendError::Disconnected(_))
+        )
     }
 }
 
@@ -379,5 +452,49 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(values, ["a", "c"]);
+    }
+
+    /// The writer leaves checkpoints to the checkpoint thread, and that thread
+    /// copies the WAL into the database file.
+    #[tokio::test]
+    async fn the_checkpoint_thread_copies_the_wal_into_the_database() {
+        // Arrange
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let writer = LiteWriter::open(path.to_str().unwrap(), || false).unwrap();
+        let own_interval: i64 = writer
+            .write(|conn| conn.query_row("pragma wal_autocheckpoint", [], |row| row.get(0)))
+            .await
+            .unwrap()
+            .unwrap();
+        let before = std::fs::metadata(&path).unwrap().len();
+
+        // Act: 2 MB of rows, in the WAL first.
+        writer
+            .write(|conn| conn.execute_batch("create table t (v blob)"))
+            .await
+            .unwrap()
+            .unwrap();
+        for _ in 0..64 {
+            writer
+                .write(|conn| conn.execute("insert into t (v) values (zeroblob(32768))", []))
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        let mut waited = 0;
+        while std::fs::metadata(&path).unwrap().len() < 2_000_000 && waited < 100 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            waited += 1;
+        }
+
+        // Assert
+        assert_eq!(own_interval, 0, "the writer does not checkpoint itself");
+        assert!(before < 100_000, "the file started small: {before} bytes");
+        let after = std::fs::metadata(&path).unwrap().len();
+        assert!(
+            after >= 2_000_000,
+            "the WAL was copied into the file: {after} bytes"
+        );
     }
 }
