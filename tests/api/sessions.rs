@@ -295,3 +295,93 @@ async fn concurrent_first_sessions_create_one_gamer_one_wallet_one_bonus() {
     assert_eq!(transfers, 1);
     app.assert_ledger_holds().await;
 }
+
+/// Every new gamer's wallet address is the one derived from its own id, while new
+/// and returning users start sessions at once (SQLite picks new gamers' ids and
+/// addresses before their writes, PostgreSQL from its sequence); and on SQLite,
+/// when the ids it picked are taken after all, a session start still creates the
+/// gamer, with an id of SQLite's choosing and that id's address.
+#[tokio::test]
+async fn new_gamers_get_the_address_of_their_id_even_when_picked_ids_are_taken() {
+    use kgen_loyalty::domain::address::{AddressDeriver, Branch};
+
+    // Arrange: a returning user, then 12 new and 12 returning starts at once.
+    let app = std::sync::Arc::new(spawn_app().await);
+    let client = app.create_client().await;
+    assert_eq!(
+        app.session(&client, json!({"user_id": "old"})).await.status,
+        200
+    );
+    let answers = concurrently(24, |i| {
+        let app = app.clone();
+        let client = client.clone();
+        let user = if i % 2 == 0 {
+            format!("new-{i}")
+        } else {
+            "old".to_owned()
+        };
+        async move { app.session(&client, json!({"user_id": user})).await }
+    })
+    .await;
+    assert!(answers.iter().all(|a| a.status == 200));
+    let xpub: String = sqlx::query_scalar("select value from settings where name = 'wallet_xpub'")
+        .fetch_one(app.db.reader())
+        .await
+        .unwrap();
+    let deriver = AddressDeriver::new(&xpub).unwrap();
+    let assert_addresses = |rows: Vec<(i64, String)>| {
+        for (id, address) in rows {
+            assert_eq!(
+                address,
+                deriver.address(Branch::Gamer, id).unwrap(),
+                "gamer {id}"
+            );
+        }
+    };
+    let rows: Vec<(i64, String)> = sqlx::query_as("select id, wallet_address from gamers")
+        .fetch_all(app.db.reader())
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 13, "one gamer per user");
+    assert_addresses(rows);
+    if app.db.lite().is_none() {
+        app.assert_ledger_holds().await;
+        return;
+    }
+
+    // Act: another process's gamers (as a restore might leave) take every free id
+    // up to 100 past the largest, those picked and given back included; then a
+    // new user starts.
+    let largest = app.scalar("select max(id) from gamers").await;
+    for id in 1..=largest + 100 {
+        sqlx::query(
+            "insert into gamers (id, client_id, user_id, profile, created_at, updated_at)
+             values ($1, $2, $3, '{}', 0, 0) on conflict do nothing",
+        )
+        .bind(id)
+        .bind(&client.id)
+        .bind(format!("foreign-{id}"))
+        .execute(app.db.writer())
+        .await
+        .unwrap();
+    }
+    let late = app.session(&client, json!({"user_id": "late"})).await;
+
+    // Assert
+    assert_eq!(late.status, 200, "{:?}", late.body);
+    assert_eq!(late.body["is_new_user"], true);
+    let (id, address): (i64, String) =
+        sqlx::query_as("select id, wallet_address from gamers where user_id = 'late'")
+            .fetch_one(app.db.reader())
+            .await
+            .unwrap();
+    assert!(
+        id > largest + 100,
+        "gamer {id} took none of the foreign ids"
+    );
+    assert_eq!(late.str("wallet_address"), address);
+    assert_addresses(vec![(id, address)]);
+    let balance = app.balance(&late.str("access_token")).await;
+    assert_eq!(balance.body["bonus_balance"], 50, "the welcome bonus");
+    app.assert_ledger_holds().await;
+}

@@ -11,6 +11,7 @@ use crate::domain::clients::Client;
 use crate::domain::ledger;
 use crate::domain::webhooks::{announce_on_writer, EventType};
 use crate::domain::Result;
+use crate::storage::gamers::GamerRow;
 use crate::storage::lite::sessions as lite;
 use crate::storage::now_nanos;
 
@@ -31,6 +32,8 @@ pub(crate) struct SessionJob {
     pub session_id: String,
     /// The new refresh token's hash.
     pub refresh_hash: String,
+    /// The id and wallet address a new gamer gets (`storage::lite::sessions::GamerIds`).
+    pub reserved: (i64, String),
 }
 
 impl SessionJob {
@@ -39,36 +42,77 @@ impl SessionJob {
     pub fn run(self, conn: &Connection) -> Result<WrittenSession> {
         let now = now_nanos();
         let client = &self.client;
-        let (gamer_id, is_new_user, bonus) =
+        let (gamer, profile, is_new_user, bonus) =
             match lite::lock_gamer(conn, &client.id, &self.user_id, now)? {
-                Some(id) => (id, false, 0),
+                Some(gamer_id) => {
+                    let mut gamer = lite::find_gamer(conn, gamer_id)?.ok_or_else(|| {
+                        anyhow::anyhow!("gamer {gamer_id} vanished inside its transaction")
+                    })?;
+                    let profile = Profile::from_json(&gamer.profile).merged(&self.update);
+                    if !self.update.is_empty() {
+                        gamer.profile = profile.to_json();
+                        lite::set_profile(conn, gamer_id, &gamer.profile)?;
+                    }
+                    (gamer, profile, false, 0)
+                }
                 None => {
-                    let profile = Profile::default().merged(&self.update).to_json();
-                    let id = lite::insert_gamer(conn, &client.id, &self.user_id, &profile, now)?
-                        .ok_or_else(|| anyhow::anyhow!("the writer raced itself on a gamer"))?;
-                    (id, true, self.create_wallet(conn, id, now)?)
+                    let profile = Profile::default().merged(&self.update);
+                    let gamer = self.insert_gamer(conn, profile.to_json(), now)?;
+                    let bonus = self.create_wallet(conn, &gamer, now)?;
+                    (gamer, profile, true, bonus)
                 }
             };
-        let mut gamer = lite::find_gamer(conn, gamer_id)?
-            .ok_or_else(|| anyhow::anyhow!("gamer {gamer_id} vanished inside its transaction"))?;
-        let profile = Profile::from_json(&gamer.profile).merged(&self.update);
-        if !is_new_user && !self.update.is_empty() {
-            gamer.profile = profile.to_json();
-            lite::set_profile(conn, gamer_id, &gamer.profile)?;
-        }
+        let gamer_id = gamer.id;
         lite::insert_session(conn, &self.session_id, &client.id, gamer_id, now)?;
         let expires_at = now.saturating_add(nanos(self.ttls.refresh));
         lite::insert_refresh_token(conn, &self.refresh_hash, &self.session_id, expires_at, now)?;
         Ok((gamer, profile, is_new_user, now, bonus))
     }
 
-    /// Gives a new gamer its wallet address and buckets, and credits the client's
-    /// welcome bonus with a ledger transfer. Returns the bonus credited.
-    fn create_wallet(&self, conn: &Connection, gamer_id: i64, now: i64) -> Result<i64> {
+    /// Inserts the new gamer with the reserved id and address; if either is taken
+    /// after all, with an id of SQLite's choosing and its address derived here.
+    fn insert_gamer(&self, conn: &Connection, profile: String, now: i64) -> Result<GamerRow> {
+        let (client_id, user_id) = (&self.client.id, &self.user_id);
+        let (reserved_id, reserved_address) = (self.reserved.0, self.reserved.1.as_str());
+        let (id, address) = match lite::insert_gamer_as(
+            conn,
+            (reserved_id, reserved_address),
+            client_id,
+            user_id,
+            &profile,
+            now,
+        )? {
+            Some(id) => (id, reserved_address.to_owned()),
+            None => {
+                tracing::warn!(
+                    reserved_id,
+                    "a reserved gamer id was taken: SQLite picks one"
+                );
+                let id = lite::insert_gamer(conn, client_id, user_id, &profile, now)?
+                    .ok_or_else(|| anyhow::anyhow!("the writer raced itself on a gamer"))?;
+                let address = self.addresses.address(Branch::Gamer, id)?;
+                lite::set_wallet_address(conn, id, &address)?;
+                (id, address)
+            }
+        };
+        Ok(GamerRow {
+            id,
+            user_id: user_id.clone(),
+            wallet_address: Some(address),
+            profile,
+            kgen_id: None,
+            kgen_wallet_address: None,
+            kgen_phone: None,
+        })
+    }
+
+    /// Gives a new gamer its wallet buckets, and credits the client's welcome bonus
+    /// with a ledger transfer. Returns the bonus credited.
+    fn create_wallet(&self, conn: &Connection, gamer: &GamerRow, now: i64) -> Result<i64> {
         let client = &self.client;
-        let address = self.addresses.address(Branch::Gamer, gamer_id)?;
-        lite::set_wallet_address(conn, gamer_id, &address)?;
-        lite::insert_wallet_accounts(conn, &client.id, gamer_id, &address, now)?;
+        let gamer_id = gamer.id;
+        let address = gamer.wallet_address.as_deref().unwrap_or_default();
+        lite::insert_wallet_accounts(conn, &client.id, gamer_id, address, now)?;
         if client.welcome_bonus == 0 {
             return Ok(0);
         }
@@ -76,7 +120,7 @@ impl SessionJob {
         if !ledger::post_on_writer(conn, &welcome_bonus(client, gamer_id, &uid, now))? {
             return Err(anyhow::anyhow!("issuing accounts are never refused a debit").into());
         }
-        let data = welcome_data(client, &self.user_id, &uid, &address);
+        let data = welcome_data(client, &self.user_id, &uid, address);
         announce_on_writer(conn, &client.id, EventType::WelcomeBonusGranted, data, now)?;
         Ok(client.welcome_bonus)
     }

@@ -15,6 +15,7 @@ pub use profile::{Profile, ScreenSize};
 
 use std::time::Duration;
 
+use super::address::Branch;
 use super::auth::SessionCache;
 use super::clients::Client;
 use super::error::retry_on_contention;
@@ -83,6 +84,12 @@ pub async fn start_session(
     let refresh_hash = tokens::hash_refresh_token(&refresh_token);
     let written = match db.lite() {
         Some(writer) => {
+            let ids = db
+                .lite_gamer_ids()
+                .ok_or_else(|| anyhow::anyhow!("a SQLite database has gamer ids"))?;
+            let reserved = ids
+                .take(db.reader(), |id| keys.addresses.address(Branch::Gamer, id))
+                .await?;
             let job = lite::SessionJob {
                 addresses: keys.addresses.clone(),
                 ttls,
@@ -91,8 +98,14 @@ pub async fn start_session(
                 update: update.clone(),
                 session_id: session_id.clone(),
                 refresh_hash,
+                reserved: reserved.clone(),
             };
-            writer.write(move |conn| job.run(conn)).await??
+            let written = writer.write(move |conn| job.run(conn)).await??;
+            if !written.2 {
+                // The gamer existed: the next new one gets the id.
+                ids.give_back(reserved);
+            }
+            written
         }
         None => {
             let (Some(lanes), Some(ids)) = (db.lanes(), db.gamer_ids()) else {

@@ -1,8 +1,15 @@
 //! The statements of a session start (the gamer, its wallet, the session and its
 //! refresh token), on the SQLite writer's connection: the SQL text of
 //! `storage::{gamers, ledger, sessions}` (their `*_SQL` constants), through rusqlite.
+//! A new gamer's id and wallet address are picked before its job reaches the
+//! writer ([`GamerIds`]): deriving the address is an elliptic-curve multiplication,
+//! a fifth of a session start's work on the writer thread, which every claim and
+//! session waits for.
+
+use std::sync::Mutex;
 
 use rusqlite::Connection;
+use tokio::sync::OnceCell;
 
 use super::{execute, query_row};
 use crate::storage::gamers::{
@@ -35,6 +42,95 @@ pub fn insert_gamer(
 ) -> rusqlite::Result<Option<i64>> {
     let params: [&dyn rusqlite::ToSql; 4] = [&client_id, &user_id, &profile, &now];
     query_row(conn, INSERT_GAMER_SQL, &params, |row| row.get(0))
+}
+
+/// Inserts a new gamer with the id and wallet address [`GamerIds`] picked for it;
+/// no row if that id or address is taken after all (or the user exists).
+const INSERT_GAMER_AS_SQL: &str = "insert into gamers
+         (id, client_id, user_id, wallet_address, profile, created_at, updated_at)
+     values ($1, $2, $3, $4, $5, $6, $6)
+     on conflict do nothing
+     returning id";
+
+/// See [`INSERT_GAMER_AS_SQL`].
+pub fn insert_gamer_as(
+    conn: &Connection,
+    (id, address): (i64, &str),
+    client_id: &str,
+    user_id: &str,
+    profile: &str,
+    now: i64,
+) -> rusqlite::Result<Option<i64>> {
+    let params: [&dyn rusqlite::ToSql; 6] = [&id, &client_id, &user_id, &address, &profile, &now];
+    query_row(conn, INSERT_GAMER_AS_SQL, &params, |row| row.get(0))
+}
+
+/// New gamers' ids, with their wallet addresses, handed out before their session
+/// starts reach the writer. The next id follows the largest the table has ever
+/// had (read once, before any id is handed out); one server owns a SQLite file, so
+/// nobody else hands ids out. An id a start did not need (its gamer existed) is
+/// given back with its address for the next start; ids that die with the process
+/// are gaps, as a rolled-back insert leaves. Should an id be taken after all, the
+/// insert writes nothing and the start falls back to an id of SQLite's choosing
+/// (see `domain::sessions::lite`).
+#[derive(Debug, Default)]
+pub struct GamerIds {
+    /// The next id never handed out.
+    next: OnceCell<Mutex<i64>>,
+    /// Ids given back, with their addresses.
+    spare: Mutex<Vec<(i64, String)>>,
+}
+
+/// Ids kept for reuse.
+const SPARE_MAX: usize = 64;
+
+/// The id after the largest one `gamers` ever had (`autoincrement` keeps it in
+/// `sqlite_sequence`, even once that gamer is gone).
+const NEXT_GAMER_ID_SQL: &str = "select 1 + max(
+         coalesce((select seq from sqlite_sequence where name = 'gamers'), 0),
+         coalesce((select max(id) from gamers), 0))";
+
+impl GamerIds {
+    /// An id no gamer has, and its address (`derive`d here, off the writer).
+    pub async fn take(
+        &self,
+        reader: &sqlx::AnyPool,
+        derive: impl FnOnce(i64) -> anyhow::Result<String>,
+    ) -> anyhow::Result<(i64, String)> {
+        if let Some(spare) = lock(&self.spare).pop() {
+            return Ok(spare);
+        }
+        let next = self
+            .next
+            .get_or_try_init(|| async {
+                let next: i64 = sqlx::query_scalar(NEXT_GAMER_ID_SQL)
+                    .fetch_one(reader)
+                    .await?;
+                anyhow::Ok(Mutex::new(next))
+            })
+            .await?;
+        let id = {
+            let mut next = lock(next);
+            let id = *next;
+            *next += 1;
+            id
+        };
+        Ok((id, derive(id)?))
+    }
+
+    /// Gives back an id that no gamer got.
+    pub fn give_back(&self, unused: (i64, String)) {
+        let mut spare = lock(&self.spare);
+        if spare.len() < SPARE_MAX {
+            spare.push(unused);
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Sets a new gamer's wallet address.
