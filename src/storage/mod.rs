@@ -451,6 +451,14 @@ pub fn is_unavailable(error: &sqlx::Error) -> bool {
     }
 }
 
+/// Locks `mutex`; one poisoned by a panic is taken as it is: the state behind
+/// each of these locks (vectors of spare ids) is valid between any two statements.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The current time in nanoseconds since the Unix epoch, as stored.
 pub fn now_nanos() -> i64 {
     chrono::Utc::now()

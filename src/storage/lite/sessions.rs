@@ -17,6 +17,7 @@ use crate::storage::gamers::{
     SET_WALLET_ADDRESS_SQL,
 };
 use crate::storage::ledger::INSERT_WALLET_ACCOUNTS_SQL;
+use crate::storage::lock;
 use crate::storage::sessions::{INSERT_REFRESH_TOKEN_SQL, INSERT_SESSION_SQL};
 
 /// See `storage::gamers::lock_gamer` (the writer needs no lock: it marks the row
@@ -125,12 +126,6 @@ impl GamerIds {
             spare.push(unused);
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Sets a new gamer's wallet address.

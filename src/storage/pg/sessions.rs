@@ -15,6 +15,7 @@ use std::sync::Mutex;
 use sqlx::{AnyExecutor, AnyPool};
 
 use super::super::gamers::GamerRow;
+use super::super::lock;
 use super::super::webhooks::NewEvent;
 
 /// The ids of gamers to come, and of those known. A new gamer's id is a value of
@@ -128,13 +129,6 @@ impl GamerIds {
             lane.push(fresh);
         }
     }
-}
-
-/// A panic while holding one of the locks leaves a valid vector.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The lane of a game's user whose gamer id is not known: a hash of both that every
