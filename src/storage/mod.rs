@@ -112,8 +112,6 @@ pub struct Db {
     /// PostgreSQL only: new gamers' ids, taken ahead of their session start, and
     /// known gamers'.
     gamer_ids: Option<Arc<pg::sessions::GamerIds>>,
-    /// SQLite only: new gamers' ids, taken ahead of their session start.
-    lite_gamer_ids: Option<Arc<lite::sessions::GamerIds>>,
 }
 
 impl std::fmt::Debug for Db {
@@ -207,7 +205,6 @@ impl Db {
                     lite: Some(lite::LiteWriter::open(sqlite_path(&url), others_writing)?),
                     lanes: None,
                     gamer_ids: None,
-                    lite_gamer_ids: Some(Arc::default()),
                 }
             }
             Backend::Postgres => {
@@ -227,7 +224,6 @@ impl Db {
                         settings.acquire_timeout,
                     )),
                     gamer_ids: Some(Arc::new(pg::sessions::GamerIds::new(lanes))),
-                    lite_gamer_ids: None,
                 }
             }
         };
@@ -295,11 +291,6 @@ impl Db {
     /// PostgreSQL: new and known gamers' ids (see `pg::sessions`).
     pub fn gamer_ids(&self) -> Option<&pg::sessions::GamerIds> {
         self.gamer_ids.as_deref()
-    }
-
-    /// SQLite: new gamers' ids (see `lite::sessions`).
-    pub fn lite_gamer_ids(&self) -> Option<&lite::sessions::GamerIds> {
-        self.lite_gamer_ids.as_deref()
     }
 
     /// Which gamer wallets changed: note a generation before reading a wallet.

@@ -57,8 +57,18 @@ impl SessionJob {
                 }
                 None => {
                     let profile = Profile::default().merged(&self.update);
-                    let gamer = self.insert_gamer(conn, profile.to_json(), now)?;
-                    let bonus = self.create_wallet(conn, &gamer, now)?;
+                    let profile_json = profile.to_json();
+                    let (id, address) = self.insert_gamer(conn, &profile_json, now)?;
+                    let bonus = self.create_wallet(conn, id, &address, now)?;
+                    let gamer = GamerRow {
+                        id,
+                        user_id: self.user_id.clone(),
+                        wallet_address: Some(address),
+                        profile: profile_json,
+                        kgen_id: None,
+                        kgen_wallet_address: None,
+                        kgen_phone: None,
+                    };
                     (gamer, profile, true, bonus)
                 }
             };
@@ -71,7 +81,8 @@ impl SessionJob {
 
     /// Inserts the new gamer with the reserved id and address; if either is taken
     /// after all, with an id of SQLite's choosing and its address derived here.
-    fn insert_gamer(&self, conn: &Connection, profile: String, now: i64) -> Result<GamerRow> {
+    /// Returns the id and address.
+    fn insert_gamer(&self, conn: &Connection, profile: &str, now: i64) -> Result<(i64, String)> {
         let (client_id, user_id) = (&self.client.id, &self.user_id);
         let (reserved_id, reserved_address) = (self.reserved.0, self.reserved.1.as_str());
         let (id, address) = match lite::insert_gamer_as(
@@ -79,7 +90,7 @@ impl SessionJob {
             (reserved_id, reserved_address),
             client_id,
             user_id,
-            &profile,
+            profile,
             now,
         )? {
             Some(id) => (id, reserved_address.to_owned()),
@@ -88,30 +99,26 @@ impl SessionJob {
                     reserved_id,
                     "a reserved gamer id was taken: SQLite picks one"
                 );
-                let id = lite::insert_gamer(conn, client_id, user_id, &profile, now)?
+                let id = lite::insert_gamer(conn, client_id, user_id, profile, now)?
                     .ok_or_else(|| anyhow::anyhow!("the writer raced itself on a gamer"))?;
                 let address = self.addresses.address(Branch::Gamer, id)?;
                 lite::set_wallet_address(conn, id, &address)?;
                 (id, address)
             }
         };
-        Ok(GamerRow {
-            id,
-            user_id: user_id.clone(),
-            wallet_address: Some(address),
-            profile,
-            kgen_id: None,
-            kgen_wallet_address: None,
-            kgen_phone: None,
-        })
+        Ok((id, address))
     }
 
     /// Gives a new gamer its wallet buckets, and credits the client's welcome bonus
     /// with a ledger transfer. Returns the bonus credited.
-    fn create_wallet(&self, conn: &Connection, gamer: &GamerRow, now: i64) -> Result<i64> {
+    fn create_wallet(
+        &self,
+        conn: &Connection,
+        gamer_id: i64,
+        address: &str,
+        now: i64,
+    ) -> Result<i64> {
         let client = &self.client;
-        let gamer_id = gamer.id;
-        let address = gamer.wallet_address.as_deref().unwrap_or_default();
         lite::insert_wallet_accounts(conn, &client.id, gamer_id, address, now)?;
         if client.welcome_bonus == 0 {
             return Ok(0);

@@ -84,9 +84,7 @@ pub async fn start_session(
     let refresh_hash = tokens::hash_refresh_token(&refresh_token);
     let written = match db.lite() {
         Some(writer) => {
-            let ids = db
-                .lite_gamer_ids()
-                .ok_or_else(|| anyhow::anyhow!("a SQLite database has gamer ids"))?;
+            let ids = writer.gamer_ids();
             let reserved = ids
                 .take(db.reader(), |id| keys.addresses.address(Branch::Gamer, id))
                 .await?;

@@ -109,6 +109,8 @@ pub struct LiteWriter {
     gate: Arc<Mutex<()>>,
     /// The most jobs one batch has held.
     largest_batch: Arc<AtomicUsize>,
+    /// New gamers' ids, taken ahead of their session start's job.
+    gamer_ids: Arc<sessions::GamerIds>,
 }
 
 impl LiteWriter {
@@ -148,6 +150,7 @@ impl LiteWriter {
             faults,
             gate: Arc::default(),
             largest_batch: Arc::default(),
+            gamer_ids: Arc::default(),
         };
         let (gate, largest) = (Arc::clone(&writer.gate), Arc::clone(&writer.largest_batch));
         std::thread::Builder::new()
@@ -202,6 +205,11 @@ impl LiteWriter {
     /// Jobs waiting in the queue (not counting one the writer has taken).
     pub fn queued(&self) -> usize {
         self.jobs.max_capacity() - self.jobs.capacity()
+    }
+
+    /// New gamers' ids (see [`sessions::GamerIds`]).
+    pub fn gamer_ids(&self) -> &sessions::GamerIds {
+        &self.gamer_ids
     }
 
     /// The most jobs one batch has held so far.

@@ -6,6 +6,7 @@
 //! a fifth of a session start's work on the writer thread, which every claim and
 //! session waits for.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 
 use rusqlite::Connection;
@@ -77,7 +78,7 @@ pub fn insert_gamer_as(
 #[derive(Debug, Default)]
 pub struct GamerIds {
     /// The next id never handed out.
-    next: OnceCell<Mutex<i64>>,
+    next: OnceCell<AtomicI64>,
     /// Ids given back, with their addresses.
     spare: Mutex<Vec<(i64, String)>>,
 }
@@ -107,15 +108,10 @@ impl GamerIds {
                 let next: i64 = sqlx::query_scalar(NEXT_GAMER_ID_SQL)
                     .fetch_one(reader)
                     .await?;
-                anyhow::Ok(Mutex::new(next))
+                anyhow::Ok(AtomicI64::new(next))
             })
             .await?;
-        let id = {
-            let mut next = lock(next);
-            let id = *next;
-            *next += 1;
-            id
-        };
+        let id = next.fetch_add(1, Ordering::Relaxed);
         Ok((id, derive(id)?))
     }
 
