@@ -76,7 +76,7 @@ pub async fn run_claims(args: ClaimArgs) -> anyhow::Result<()> {
 /// Starts first sessions of new gamers of the client until the time is up.
 pub async fn run_sessions(args: SessionArgs) -> anyhow::Result<()> {
     let db = open(&args.load).await?;
-    let client = clients::find_client(&db, &args.load.client_id)
+    let client = clients::find_session_client(&db, &args.load.client_id)
         .await?
         .context("no such client")?;
     tokens::ensure_keys(&db).await?;

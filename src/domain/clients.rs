@@ -190,10 +190,76 @@ pub async fn authenticate(db: &Db, id: &str, secret: &str) -> Result<Client> {
     Ok(client.into())
 }
 
+/// The client of a session start, with the hash of the secret that authenticated
+/// it: on SQLite the session's job checks that hash against the client row again,
+/// inside its write transaction (`domain::sessions`).
+#[derive(Clone, Debug)]
+pub struct SessionClient {
+    /// The client, as read or remembered when its secret matched.
+    pub client: Client,
+    /// SHA-256 of the secret presented (hex), as the row stored it then.
+    pub(crate) secret_hash: String,
+}
+
+/// Authenticates the client of a session start. On SQLite the row may come from
+/// memory (`storage::lite::clients::KnownClients`) when the secret matches it: the
+/// session's job reads the row again in its transaction, refuses the session if
+/// the secret changed or the client was disabled since (by this server or another
+/// process), and takes the client's name and welcome bonus from that read. A
+/// secret that does not match what is remembered is checked against the database.
+/// On PostgreSQL, as [`authenticate`].
+pub async fn authenticate_session_start(db: &Db, id: &str, secret: &str) -> Result<SessionClient> {
+    let Some(known) = db.lite().map(|writer| writer.known_clients()) else {
+        let client = authenticate(db, id, secret).await?;
+        return Ok(SessionClient {
+            client,
+            secret_hash: hash_secret(secret),
+        });
+    };
+    let row = match known.get(id) {
+        Some(row) if row.is_disabled == 0 && secret_matches(secret, &row.secret_hash) => row,
+        _ => {
+            let row = store::find_client(db.reader(), id)
+                .await?
+                .ok_or(Error::Unauthorized)?;
+            if row.is_disabled != 0 || !secret_matches(secret, &row.secret_hash) {
+                return Err(Error::Unauthorized);
+            }
+            known.remember(row.clone());
+            row
+        }
+    };
+    let secret_hash = row.secret_hash.clone();
+    Ok(SessionClient {
+        client: row.into(),
+        secret_hash,
+    })
+}
+
+/// Drops what this server remembers of client `id` after it changed it (a change
+/// by another process is caught by the session job's own read).
+fn forget_known(db: &Db, id: &str) {
+    if let Some(writer) = db.lite() {
+        writer.known_clients().forget(id);
+    }
+}
+
+/// A client as stored, for a session start without its secret: the operator's
+/// own tools (the benchmark), which hold the database anyway.
+pub async fn find_session_client(db: &Db, id: &str) -> Result<Option<SessionClient>> {
+    Ok(store::find_client(db.reader(), id)
+        .await?
+        .map(|row| SessionClient {
+            secret_hash: row.secret_hash.clone(),
+            client: row.into(),
+        }))
+}
+
 /// Gives a client a new secret; the old one stops working at once.
 pub async fn rotate_secret(db: &Db, id: &str) -> Result<Secret> {
     let secret = generate_secret();
     if store::set_secret_hash(db.writer(), id, &hash_secret(secret.expose())).await? {
+        forget_known(db, id);
         Ok(secret)
     } else {
         Err(Error::NotFound)
@@ -203,6 +269,7 @@ pub async fn rotate_secret(db: &Db, id: &str) -> Result<Secret> {
 /// Disables a client: its secret and its gamers' tokens stop working.
 pub async fn disable_client(db: &Db, id: &str) -> Result<()> {
     if store::disable_client(db.writer(), id).await? {
+        forget_known(db, id);
         Ok(())
     } else {
         Err(Error::NotFound)

@@ -9,7 +9,7 @@ use axum::http::HeaderMap;
 
 use super::error::ApiError;
 use crate::domain::auth::Gamer;
-use crate::domain::clients::Client;
+use crate::domain::clients::{Client, SessionClient};
 use crate::domain::{clients, Error};
 use crate::state::AppState;
 
@@ -24,18 +24,40 @@ pub fn header<'a>(headers: &'a HeaderMap, names: &[&str]) -> Option<&'a str> {
         .and_then(|value| value.to_str().ok())
 }
 
+/// The client id and secret of a server-to-server request.
+fn client_credentials(parts: &Parts) -> Result<(&str, &str), ApiError> {
+    let id = header(&parts.headers, &["x-client-id", "x-clientid"]);
+    let secret = header(&parts.headers, &["x-client-secret", "x-clientsecret"]);
+    match (id, secret) {
+        (Some(id), Some(secret)) => Ok((id, secret)),
+        _ => Err(Error::Unauthorized.into()),
+    }
+}
+
 impl FromRequestParts<AppState> for ClientAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let id = header(&parts.headers, &["x-client-id", "x-clientid"]);
-        let secret = header(&parts.headers, &["x-client-secret", "x-clientsecret"]);
-        let (Some(id), Some(secret)) = (id, secret) else {
-            return Err(Error::Unauthorized.into());
-        };
+        let (id, secret) = client_credentials(parts)?;
         let client = clients::authenticate(&state.db, id, secret).await?;
         state.limits.check_client(&client.id)?;
         Ok(ClientAuth(client))
+    }
+}
+
+/// The calling game of a session start: as [`ClientAuth`], but possibly checked
+/// against a remembered client row, which the session's write checks again
+/// (`domain::clients::authenticate_session_start`).
+pub struct SessionClientAuth(pub SessionClient);
+
+impl FromRequestParts<AppState> for SessionClientAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let (id, secret) = client_credentials(parts)?;
+        let client = clients::authenticate_session_start(&state.db, id, secret).await?;
+        state.limits.check_client(&client.client.id)?;
+        Ok(SessionClientAuth(client))
     }
 }
 

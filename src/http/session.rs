@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::auth::ClientAuth;
+use super::auth::SessionClientAuth;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::Json;
 use super::schema::NO_CONTROL_CHARACTERS;
@@ -198,7 +198,7 @@ pub struct SessionResponse {
 )]
 pub async fn start_session(
     State(state): State<AppState>,
-    ClientAuth(client): ClientAuth,
+    SessionClientAuth(client): SessionClientAuth,
     Json(body): Json<SessionRequest>,
 ) -> ApiResult<axum::Json<SessionResponse>> {
     let (user_id, update) = body.into_parts()?;
@@ -216,7 +216,7 @@ pub async fn start_session(
         .metrics
         .kcash_credited
         .inc_by(u64::try_from(started.welcome_bonus_credited).unwrap_or(0));
-    let gamer = started.gamer;
+    let (gamer, client) = (started.gamer, started.client);
     let text = |value: Option<String>| value.unwrap_or_default();
     Ok(axum::Json(SessionResponse {
         session_id: started.session_id,

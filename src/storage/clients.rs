@@ -25,8 +25,16 @@ pub struct ClientRow {
     pub created_at: i64,
 }
 
-const CLIENT_COLUMNS: &str =
-    "id, name, secret_hash, welcome_bonus, min_withdraw, is_disabled, issuing_address, created_at";
+macro_rules! client_columns {
+    () => {
+        "id, name, secret_hash, welcome_bonus, min_withdraw, is_disabled, issuing_address, created_at"
+    };
+}
+
+const CLIENT_COLUMNS: &str = client_columns!();
+
+/// The client with id `$1`, disabled or not.
+pub const FIND_CLIENT_SQL: &str = concat!("select ", client_columns!(), " from clients where id = $1");
 
 /// The next free address index for an issuing account.
 pub async fn next_address_index(tx: &mut Tx) -> Result<i64, sqlx::Error> {
@@ -65,9 +73,7 @@ pub async fn find_client<'e>(
     executor: impl AnyExecutor<'e>,
     id: &str,
 ) -> Result<Option<ClientRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "select {CLIENT_COLUMNS} from clients where id = $1"
-    ))
+    sqlx::query_as(FIND_CLIENT_SQL)
     .bind(id)
     .fetch_optional(executor)
     .await

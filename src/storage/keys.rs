@@ -41,18 +41,19 @@ pub async fn insert_key(tx: &mut Tx, key: &KeyRow) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
+/// The id of the newest key of purpose `$1`.
+pub const NEWEST_KEY_ID_SQL: &str = "select id
+     from signing_keys
+     where purpose = $1
+     order by created_at desc, id desc
+     limit 1";
+
 /// The id of the newest key of `purpose`.
 pub async fn newest_key_id<'e>(
     executor: impl AnyExecutor<'e>,
     purpose: &str,
 ) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "select id
-         from signing_keys
-         where purpose = $1
-         order by created_at desc, id desc
-         limit 1",
-    )
+    sqlx::query_scalar(NEWEST_KEY_ID_SQL)
     .bind(purpose)
     .fetch_optional(executor)
     .await

@@ -5,7 +5,7 @@
 use regex::Regex;
 use serde_json::{json, Value};
 
-use crate::helpers::{concurrently, spawn_app};
+use crate::helpers::{concurrently, spawn_app, TestApp, TestClient};
 
 fn jwt_part(token: &str, index: usize) -> Value {
     use base64::Engine as _;
@@ -237,6 +237,55 @@ async fn the_welcome_bonus_is_per_client_and_zero_is_allowed() {
         assert_eq!(balance.body["earned_balance"], 0);
         assert_eq!(balance.body["lazy_balance"], expected);
     }
+    app.assert_ledger_holds().await;
+}
+
+/// Changes client `id` straight in the database, behind the server's back, as
+/// another process (the CLI, a second server) would.
+async fn change_client_directly(app: &TestApp, id: &str, set: &str) {
+    let changed = sqlx::query(&format!("update clients set {set} where id = $1"))
+        .bind(id)
+        .execute(app.db.writer())
+        .await
+        .unwrap();
+    assert_eq!(changed.rows_affected(), 1);
+}
+
+/// A session start may authenticate its client against the row it read for an
+/// earlier one (SQLite: `KnownClients`); its write reads the row again in its own
+/// transaction, so a secret changed, a client disabled or a welcome bonus changed
+/// behind the server's back takes effect at the very next session start, and a
+/// refused one writes nothing.
+#[tokio::test]
+async fn a_client_changed_behind_the_servers_back_counts_at_the_next_session_start() {
+    let app = spawn_app().await;
+    let client = app.create_client_with(75, 300).await;
+    let token = app.login(&client, "first").await;
+    assert_eq!(app.balance(&token).await.body["bonus_balance"], 75);
+
+    change_client_directly(&app, &client.id, "welcome_bonus = 9").await;
+    let token = app.login(&client, "second").await;
+    assert_eq!(app.balance(&token).await.body["bonus_balance"], 9);
+
+    let renewed = TestClient {
+        id: client.id.clone(),
+        secret: "a-secret-set-by-another-process-0123456789".to_owned(),
+    };
+    let hash = kgen_loyalty::domain::clients::hash_secret(&renewed.secret);
+    change_client_directly(&app, &client.id, &format!("secret_hash = '{hash}'")).await;
+    app.session(&client, json!({"user_id": "third"}))
+        .await
+        .assert_error(401, "UN_AUTHORIZED");
+    let gamers = "select count(*) from gamers where user_id in ('third', 'fourth')";
+    assert_eq!(app.scalar(gamers).await, 0, "a refused session start wrote nothing");
+    let token = app.login(&renewed, "third").await;
+    assert_eq!(app.balance(&token).await.body["bonus_balance"], 9);
+
+    change_client_directly(&app, &client.id, "is_disabled = 1").await;
+    app.session(&renewed, json!({"user_id": "fourth"}))
+        .await
+        .assert_error(401, "UN_AUTHORIZED");
+    assert_eq!(app.scalar(gamers).await, 1, "only the third gamer exists");
     app.assert_ledger_holds().await;
 }
 

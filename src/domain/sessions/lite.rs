@@ -1,17 +1,22 @@
 //! A session start on SQLite: the same steps as `super::pg`'s statement, run as
 //! one job of the group-commit writer (`storage::lite`), inside the savepoint the
 //! writer gives it. The writer is the only one that creates gamers, so the gamer
-//! found or inserted here cannot be raced by another session start.
+//! found or inserted here cannot be raced by another session start. The job
+//! authenticates the client again against its row as of this transaction (its
+//! secret may have matched a remembered row only) and reads the newest signing key,
+//! so that a session start makes no read of its own outside the writer.
 
 use rusqlite::Connection;
 
 use super::{nanos, welcome_bonus, welcome_data, Profile, TokenTtls, WrittenSession};
 use crate::domain::address::{AddressDeriver, Branch};
-use crate::domain::clients::Client;
+use crate::domain::clients::{Client, SessionClient};
 use crate::domain::ledger;
 use crate::domain::webhooks::{announce_on_writer, EventType};
-use crate::domain::Result;
+use crate::domain::tokens::Purpose;
+use crate::domain::{Error, Result};
 use crate::storage::gamers::GamerRow;
+use crate::storage::lite::clients::{find_client, newest_key_id};
 use crate::storage::lite::sessions as lite;
 use crate::storage::now_nanos;
 
@@ -22,8 +27,8 @@ pub(crate) struct SessionJob {
     pub addresses: AddressDeriver,
     /// The refresh token's lifetime.
     pub ttls: TokenTtls,
-    /// The game.
-    pub client: Client,
+    /// The game, as authenticated.
+    pub client: SessionClient,
     /// The game's user id.
     pub user_id: String,
     /// The profile fields this session sends.
@@ -37,11 +42,26 @@ pub(crate) struct SessionJob {
 }
 
 impl SessionJob {
-    /// Finds or creates the gamer (with its wallet and welcome bonus), merges the
-    /// profile, and inserts the session and its refresh token.
-    pub fn run(self, conn: &Connection) -> Result<WrittenSession> {
+    /// Checks the client again, finds or creates the gamer (with its wallet and
+    /// welcome bonus), merges the profile, and inserts the session and its refresh
+    /// token. Returns what was written, the client as this transaction read it, and
+    /// the id of the key that signs the access token.
+    pub fn run(self, conn: &Connection) -> Result<(WrittenSession, Client, String)> {
+        let client: Client = match find_client(conn, &self.client.client.id)? {
+            Some(row) if row.is_disabled == 0 && row.secret_hash == self.client.secret_hash => {
+                row.into()
+            }
+            _ => return Err(Error::Unauthorized),
+        };
+        let kid = newest_key_id(conn, Purpose::Access.as_str())?
+            .ok_or_else(|| anyhow::anyhow!("no access signing key in the database"))?;
+        let written = self.write(conn, &client)?;
+        Ok((written, client, kid))
+    }
+
+    /// The writes of [`SessionJob::run`], for `client` as read in this transaction.
+    fn write(&self, conn: &Connection, client: &Client) -> Result<WrittenSession> {
         let now = now_nanos();
-        let client = &self.client;
         let (gamer, profile, is_new_user, bonus) =
             match lite::lock_gamer(conn, &client.id, &self.user_id, now)? {
                 Some(gamer_id) => {
@@ -58,8 +78,8 @@ impl SessionJob {
                 None => {
                     let profile = Profile::default().merged(&self.update);
                     let profile_json = profile.to_json();
-                    let (id, address) = self.insert_gamer(conn, &profile_json, now)?;
-                    let bonus = self.create_wallet(conn, id, &address, now)?;
+                    let (id, address) = self.insert_gamer(conn, client, &profile_json, now)?;
+                    let bonus = self.create_wallet(conn, client, id, &address, now)?;
                     let gamer = GamerRow {
                         id,
                         user_id: self.user_id.clone(),
@@ -82,8 +102,14 @@ impl SessionJob {
     /// Inserts the new gamer with the reserved id and address; if either is taken
     /// after all, with an id of SQLite's choosing and its address derived here.
     /// Returns the id and address.
-    fn insert_gamer(&self, conn: &Connection, profile: &str, now: i64) -> Result<(i64, String)> {
-        let (client_id, user_id) = (&self.client.id, &self.user_id);
+    fn insert_gamer(
+        &self,
+        conn: &Connection,
+        client: &Client,
+        profile: &str,
+        now: i64,
+    ) -> Result<(i64, String)> {
+        let (client_id, user_id) = (&client.id, &self.user_id);
         let (reserved_id, reserved_address) = (self.reserved.0, self.reserved.1.as_str());
         let (id, address) = match lite::insert_gamer_as(
             conn,
@@ -114,11 +140,11 @@ impl SessionJob {
     fn create_wallet(
         &self,
         conn: &Connection,
+        client: &Client,
         gamer_id: i64,
         address: &str,
         now: i64,
     ) -> Result<i64> {
-        let client = &self.client;
         lite::insert_wallet_accounts(conn, &client.id, gamer_id, address, now)?;
         if client.welcome_bonus == 0 {
             return Ok(0);

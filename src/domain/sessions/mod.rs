@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use super::address::Branch;
 use super::auth::SessionCache;
-use super::clients::Client;
+use super::clients::{Client, SessionClient};
 use super::error::retry_on_contention;
 use super::ledger;
 use super::secrets::ServerKeys;
@@ -39,6 +39,8 @@ pub struct TokenTtls {
 /// What a new session returns.
 #[derive(Debug)]
 pub struct StartedSession {
+    /// The client, as the session's transaction read it.
+    pub client: Client,
     /// Session id.
     pub session_id: String,
     /// The gamer, with its linked KGeN account.
@@ -74,15 +76,14 @@ pub async fn start_session(
     keys: &ServerKeys,
     ring: &KeyRing,
     ttls: TokenTtls,
-    client: &Client,
+    client: &SessionClient,
     user_id: &str,
     update: &Profile,
 ) -> Result<StartedSession> {
-    let key = ring.current(db, Purpose::Access).await?;
     let session_id = super::ids::new_id().to_string();
     let refresh_token = tokens::generate_refresh_token();
     let refresh_hash = tokens::hash_refresh_token(&refresh_token);
-    let written = match db.lite() {
+    let (written, client, key) = match db.lite() {
         Some(writer) => {
             let ids = writer.gamer_ids();
             let reserved = ids
@@ -98,14 +99,28 @@ pub async fn start_session(
                 refresh_hash,
                 reserved: reserved.clone(),
             };
-            let written = writer.write(move |conn| job.run(conn)).await??;
+            let outcome = writer.write(move |conn| job.run(conn)).await?;
+            let (written, fresh, kid) = match outcome {
+                Ok(done) => done,
+                Err(error) => {
+                    ids.give_back(reserved);
+                    if matches!(error, Error::Unauthorized) {
+                        writer.known_clients().forget(&client.client.id);
+                    }
+                    return Err(error);
+                }
+            };
             if !written.2 {
                 // The gamer existed: the next new one gets the id.
                 ids.give_back(reserved);
             }
-            written
+            let key = ring.by_kid(db, &kid).await?.ok_or_else(|| {
+                Error::Internal(anyhow::anyhow!("signing key {kid} vanished"))
+            })?;
+            (written, fresh, key)
         }
         None => {
+            let key = ring.current(db, Purpose::Access).await?;
             let (Some(lanes), Some(ids)) = (db.lanes(), db.gamer_ids()) else {
                 return Err(
                     anyhow::anyhow!("a PostgreSQL database has lanes and gamer ids").into(),
@@ -114,13 +129,14 @@ pub async fn start_session(
             let start = pg::Start {
                 addresses: &keys.addresses,
                 ttls,
-                client,
+                client: &client.client,
                 user_id,
                 update,
                 session_id: &session_id,
                 refresh_hash: &refresh_hash,
             };
-            retry_on_contention(|| start.run(db, lanes, ids)).await?
+            let written = retry_on_contention(|| start.run(db, lanes, ids)).await?;
+            (written, client.client.clone(), key)
         }
     };
     let (gamer, profile, is_new_user, started_at, bonus) = written;
@@ -139,6 +155,7 @@ pub async fn start_session(
     );
     let access_token = tokens::sign_access(&key, &claims)?;
     Ok(StartedSession {
+        client,
         session_id,
         gamer,
         profile,

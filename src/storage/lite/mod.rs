@@ -16,6 +16,7 @@
 //! commit, and every batch queued behind it would wait for its copying and fsync.
 
 pub mod claims;
+pub mod clients;
 pub mod sessions;
 
 use std::panic::AssertUnwindSafe;
@@ -41,6 +42,14 @@ const QUEUE: usize = 8192;
 /// thousand pages a second, about what SQLite's automatic checkpoint (1000 pages)
 /// would copy as often.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// The size the WAL file is kept near (see [`WalLimit`]).
+const WAL_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// How long the writer waits, at most, for readers to leave the WAL when it
+/// finishes a checkpoint itself, and how long it then leaves before trying again.
+const WAL_RESTART_WAIT: Duration = Duration::from_millis(20);
+const WAL_RESTART_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Why a job got no answer of its own.
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +120,8 @@ pub struct LiteWriter {
     largest_batch: Arc<AtomicUsize>,
     /// New gamers' ids, taken ahead of their session start's job.
     gamer_ids: Arc<sessions::GamerIds>,
+    /// Clients whose secret was presented lately.
+    known_clients: Arc<clients::KnownClients>,
 }
 
 impl LiteWriter {
@@ -119,6 +130,15 @@ impl LiteWriter {
     pub fn open(
         path: &str,
         others_writing: impl Fn() -> bool + Send + 'static,
+    ) -> anyhow::Result<LiteWriter> {
+        LiteWriter::open_with_wal_limit(path, others_writing, WAL_LIMIT_BYTES)
+    }
+
+    /// [`LiteWriter::open`], keeping the WAL file near `wal_limit` bytes.
+    fn open_with_wal_limit(
+        path: &str,
+        others_writing: impl Fn() -> bool + Send + 'static,
+        wal_limit: u64,
     ) -> anyhow::Result<LiteWriter> {
         let conn = Connection::open(path)?;
         let checkpointer = Checkpointer::start(path);
@@ -130,7 +150,13 @@ impl LiteWriter {
             "pragma journal_mode = wal; pragma synchronous = full; pragma foreign_keys = on; \
              pragma temp_store = memory;",
         )?;
-        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.busy_timeout(WRITER_BUSY_TIMEOUT)?;
+        conn.execute_batch(&format!("pragma journal_size_limit = {wal_limit}"))?;
+        let wal = WalLimit {
+            wal: std::path::PathBuf::from(format!("{path}-wal")),
+            bytes: wal_limit,
+            next_try: std::time::Instant::now(),
+        };
         if checkpointer.is_some() {
             conn.execute_batch("pragma wal_autocheckpoint = 0")?;
         }
@@ -151,12 +177,13 @@ impl LiteWriter {
             gate: Arc::default(),
             largest_batch: Arc::default(),
             gamer_ids: Arc::default(),
+            known_clients: Arc::default(),
         };
         let (gate, largest) = (Arc::clone(&writer.gate), Arc::clone(&writer.largest_batch));
         std::thread::Builder::new()
             .name("kgen-sqlite-writer".into())
             .spawn(move || {
-                run(&conn, queue, &gate, &largest, &others_writing, checkpointer);
+                run(&conn, queue, &gate, &largest, &others_writing, checkpointer, wal);
             })?;
         Ok(writer)
     }
@@ -212,6 +239,11 @@ impl LiteWriter {
         &self.gamer_ids
     }
 
+    /// Clients whose secret was presented lately (see [`clients::KnownClients`]).
+    pub fn known_clients(&self) -> &clients::KnownClients {
+        &self.known_clients
+    }
+
     /// The most jobs one batch has held so far.
     pub fn largest_batch(&self) -> usize {
         self.largest_batch.load(Ordering::Relaxed)
@@ -233,6 +265,7 @@ fn run(
     largest: &AtomicUsize,
     others_writing: &dyn Fn() -> bool,
     mut checkpointer: Option<Checkpointer>,
+    mut wal: WalLimit,
 ) {
     while let Some(first) = queue.blocking_recv() {
         drop(gate.lock().unwrap_or_else(PoisonError::into_inner));
@@ -252,10 +285,59 @@ fn run(
         }
         largest.fetch_max(batch.len(), Ordering::Relaxed);
         run_batch(conn, batch);
+        wal.keep(conn);
         if checkpointer.as_ref().is_some_and(|it| !it.poke()) {
             tracing::error!("the checkpoint thread has stopped: the writer checkpoints itself");
             let _ = conn.execute_batch("pragma wal_autocheckpoint = 1000");
             checkpointer = None;
+        }
+    }
+}
+
+/// How long the writer waits for SQLite's write lock (a sqlx write in progress).
+const WRITER_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Keeps the WAL file near a size. Under steady load the checkpoint thread's
+/// PASSIVE checkpoints copy frames into the database but never let the WAL start
+/// over, since another batch always follows: the file grew by a gigabyte in ten
+/// seconds of session starts. Past the limit the writer, between two batches,
+/// finishes the checkpoint itself (RESTART: what is left since the last passive
+/// one, then it waits briefly for readers to leave the WAL), so that the next
+/// batch writes the WAL from its start and `journal_size_limit` truncates it.
+struct WalLimit {
+    /// The WAL file.
+    wal: std::path::PathBuf,
+    /// Its size limit.
+    bytes: u64,
+    /// No restart before this (after one that readers blocked).
+    next_try: std::time::Instant,
+}
+
+impl WalLimit {
+    /// Restarts the WAL if it is over the limit (called between batches).
+    fn keep(&mut self, conn: &Connection) {
+        let over = std::fs::metadata(&self.wal).is_ok_and(|file| file.len() > self.bytes);
+        if !over || std::time::Instant::now() < self.next_try {
+            return;
+        }
+        let restarted = conn.busy_timeout(WAL_RESTART_WAIT).and_then(|()| {
+            conn.query_row("pragma wal_checkpoint(restart)", [], |row| {
+                row.get::<_, i64>(0)
+            })
+        });
+        if let Err(error) = conn.busy_timeout(WRITER_BUSY_TIMEOUT) {
+            tracing::error!(%error, "the writer's busy timeout could not be restored");
+        }
+        match restarted {
+            Ok(0) => {}
+            Ok(_) => {
+                tracing::debug!("a reader kept the WAL from restarting; trying again later");
+                self.next_try = std::time::Instant::now() + WAL_RESTART_BACKOFF;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "the WAL could not be restarted");
+                self.next_try = std::time::Instant::now() + WAL_RESTART_BACKOFF;
+            }
         }
     }
 }
@@ -373,9 +455,15 @@ pub fn statement<'c>(
     sql: &str,
     params: &[&dyn ToSql],
 ) -> rusqlite::Result<rusqlite::CachedStatement<'c>> {
+    const NAMES: [&str; 12] = [
+        "$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11", "$12",
+    ];
     let mut stmt = conn.prepare_cached(sql)?;
     for (i, value) in params.iter().enumerate() {
-        let name = format!("${}", i + 1);
+        let name = match NAMES.get(i) {
+            Some(name) => std::borrow::Cow::Borrowed(*name),
+            None => std::borrow::Cow::Owned(format!("${}", i + 1)),
+        };
         if let Some(index) = stmt.parameter_index(&name)? {
             stmt.raw_bind_parameter(index, value)?;
         }
@@ -503,6 +591,47 @@ mod tests {
         assert!(
             after >= 2_000_000,
             "the WAL was copied into the file: {after} bytes"
+        );
+    }
+
+    /// Back-to-back writes do not grow the WAL past its limit: the writer restarts
+    /// it between batches, and every row is still there.
+    #[tokio::test]
+    async fn the_wal_stays_near_its_limit_under_back_to_back_writes() {
+        // Arrange
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let limit = 512 * 1024;
+        let writer =
+            LiteWriter::open_with_wal_limit(path.to_str().unwrap(), || false, limit).unwrap();
+        writer
+            .write(|conn| conn.execute_batch("create table t (v blob)"))
+            .await
+            .unwrap()
+            .unwrap();
+
+        // Act: 8 MiB of rows, 32 KiB per commit, each write waiting for the last.
+        let mut largest_wal = 0;
+        for _ in 0..256 {
+            writer
+                .write(|conn| conn.execute("insert into t (v) values (zeroblob(32768))", []))
+                .await
+                .unwrap()
+                .unwrap();
+            let wal = std::fs::metadata(dir.path().join("t.db-wal")).unwrap().len();
+            largest_wal = largest_wal.max(wal);
+        }
+
+        // Assert: the limit plus one batch's frames, at most.
+        let rows: i64 = writer
+            .write(|conn| conn.query_row("select count(*) from t", [], |row| row.get(0)))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(rows, 256);
+        assert!(
+            largest_wal <= limit + 128 * 1024,
+            "the WAL grew to {largest_wal} bytes (limit {limit})"
         );
     }
 }
