@@ -53,6 +53,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    kgen_loyalty::storage::lite::without_memory_statistics();
     match run(Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -218,6 +218,7 @@ async fn open_db(url: &str, settings: &PoolSettings) -> anyhow::Result<Db> {
 #[tokio::main]
 async fn main() -> ExitCode {
     return_freed_memory_at_once();
+    kgen_loyalty::storage::lite::without_memory_statistics();
     let cli = Cli::parse();
     match run(cli).await {
         Ok(code) => code,

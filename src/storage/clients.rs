@@ -34,7 +34,8 @@ macro_rules! client_columns {
 const CLIENT_COLUMNS: &str = client_columns!();
 
 /// The client with id `$1`, disabled or not.
-pub const FIND_CLIENT_SQL: &str = concat!("select ", client_columns!(), " from clients where id = $1");
+pub const FIND_CLIENT_SQL: &str =
+    concat!("select ", client_columns!(), " from clients where id = $1");
 
 /// The next free address index for an issuing account.
 pub async fn next_address_index(tx: &mut Tx) -> Result<i64, sqlx::Error> {
@@ -74,9 +75,9 @@ pub async fn find_client<'e>(
     id: &str,
 ) -> Result<Option<ClientRow>, sqlx::Error> {
     sqlx::query_as(FIND_CLIENT_SQL)
-    .bind(id)
-    .fetch_optional(executor)
-    .await
+        .bind(id)
+        .fetch_optional(executor)
+        .await
 }
 
 /// Every client, oldest first.

@@ -54,9 +54,9 @@ pub async fn newest_key_id<'e>(
     purpose: &str,
 ) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar(NEWEST_KEY_ID_SQL)
-    .bind(purpose)
-    .fetch_optional(executor)
-    .await
+        .bind(purpose)
+        .fetch_optional(executor)
+        .await
 }
 
 /// The key with this id.

@@ -277,7 +277,11 @@ async fn a_client_changed_behind_the_servers_back_counts_at_the_next_session_sta
         .await
         .assert_error(401, "UN_AUTHORIZED");
     let gamers = "select count(*) from gamers where user_id in ('third', 'fourth')";
-    assert_eq!(app.scalar(gamers).await, 0, "a refused session start wrote nothing");
+    assert_eq!(
+        app.scalar(gamers).await,
+        0,
+        "a refused session start wrote nothing"
+    );
     let token = app.login(&renewed, "third").await;
     assert_eq!(app.balance(&token).await.body["bonus_balance"], 9);
 

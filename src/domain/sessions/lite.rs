@@ -12,8 +12,8 @@ use super::{nanos, welcome_bonus, welcome_data, Profile, TokenTtls, WrittenSessi
 use crate::domain::address::{AddressDeriver, Branch};
 use crate::domain::clients::{Client, SessionClient};
 use crate::domain::ledger;
-use crate::domain::webhooks::{announce_on_writer, EventType};
 use crate::domain::tokens::Purpose;
+use crate::domain::webhooks::{announce_on_writer, EventType};
 use crate::domain::{Error, Result};
 use crate::storage::gamers::GamerRow;
 use crate::storage::lite::clients::{find_client, newest_key_id};
