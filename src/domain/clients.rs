@@ -181,13 +181,19 @@ pub async fn create_client(
 
 /// The enabled client whose id and secret these are; `Unauthorized` otherwise.
 pub async fn authenticate(db: &Db, id: &str, secret: &str) -> Result<Client> {
-    let client = store::find_client(db.reader(), id)
+    Ok(authenticated_row(db, id, secret).await?.into())
+}
+
+/// The row of the enabled client whose id and secret these are, read now;
+/// `Unauthorized` otherwise.
+async fn authenticated_row(db: &Db, id: &str, secret: &str) -> Result<ClientRow> {
+    let row = store::find_client(db.reader(), id)
         .await?
         .ok_or(Error::Unauthorized)?;
-    if client.is_disabled != 0 || !secret_matches(secret, &client.secret_hash) {
+    if row.is_disabled != 0 || !secret_matches(secret, &row.secret_hash) {
         return Err(Error::Unauthorized);
     }
-    Ok(client.into())
+    Ok(row)
 }
 
 /// The client of a session start, with the hash of the secret that authenticated
@@ -210,30 +216,25 @@ pub struct SessionClient {
 /// On PostgreSQL, as [`authenticate`].
 pub async fn authenticate_session_start(db: &Db, id: &str, secret: &str) -> Result<SessionClient> {
     let Some(known) = db.lite().map(|writer| writer.known_clients()) else {
-        let client = authenticate(db, id, secret).await?;
-        return Ok(SessionClient {
-            client,
-            secret_hash: hash_secret(secret),
-        });
+        return Ok(authenticated_row(db, id, secret).await?.into());
     };
-    let row = match known.get(id) {
-        Some(row) if row.is_disabled == 0 && secret_matches(secret, &row.secret_hash) => row,
-        _ => {
-            let row = store::find_client(db.reader(), id)
-                .await?
-                .ok_or(Error::Unauthorized)?;
-            if row.is_disabled != 0 || !secret_matches(secret, &row.secret_hash) {
-                return Err(Error::Unauthorized);
-            }
-            known.remember(row.clone());
-            row
+    if let Some(row) = known.get(id) {
+        if row.is_disabled == 0 && secret_matches(secret, &row.secret_hash) {
+            return Ok(row.into());
         }
-    };
-    let secret_hash = row.secret_hash.clone();
-    Ok(SessionClient {
-        client: row.into(),
-        secret_hash,
-    })
+    }
+    let row = authenticated_row(db, id, secret).await?;
+    known.remember(row.clone());
+    Ok(row.into())
+}
+
+impl From<ClientRow> for SessionClient {
+    fn from(row: ClientRow) -> SessionClient {
+        SessionClient {
+            secret_hash: row.secret_hash.clone(),
+            client: row.into(),
+        }
+    }
 }
 
 /// Drops what this server remembers of client `id` after it changed it (a change
@@ -249,10 +250,7 @@ fn forget_known(db: &Db, id: &str) {
 pub async fn find_session_client(db: &Db, id: &str) -> Result<Option<SessionClient>> {
     Ok(store::find_client(db.reader(), id)
         .await?
-        .map(|row| SessionClient {
-            secret_hash: row.secret_hash.clone(),
-            client: row.into(),
-        }))
+        .map(SessionClient::from))
 }
 
 /// Gives a client a new secret; the old one stops working at once.

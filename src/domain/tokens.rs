@@ -232,7 +232,13 @@ impl KeyRing {
         let kid = store::newest_key_id(db.reader(), purpose.as_str())
             .await?
             .ok_or_else(|| anyhow::anyhow!("no {purpose:?} signing key in the database"))?;
-        self.by_kid(db, &kid)
+        self.listed(db, &kid).await
+    }
+
+    /// The key `kid`, which the database listed as a signing key: its absence is an
+    /// internal error, not a bad token.
+    pub async fn listed(&self, db: &Db, kid: &str) -> Result<Arc<SigningKey>> {
+        self.by_kid(db, kid)
             .await?
             .ok_or_else(|| Error::Internal(anyhow::anyhow!("signing key {kid} vanished")))
     }

@@ -114,10 +114,7 @@ pub async fn start_session(
                 // The gamer existed: the next new one gets the id.
                 ids.give_back(reserved);
             }
-            let key = ring
-                .by_kid(db, &kid)
-                .await?
-                .ok_or_else(|| Error::Internal(anyhow::anyhow!("signing key {kid} vanished")))?;
+            let key = ring.listed(db, &kid).await?;
             (written, fresh, key)
         }
         None => {

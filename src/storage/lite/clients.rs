@@ -4,13 +4,14 @@
 //! transaction: the client row again, and the newest signing key.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::Mutex;
 
 use rusqlite::Connection;
 
 use super::query_row;
 use crate::storage::clients::{ClientRow, FIND_CLIENT_SQL};
 use crate::storage::keys::NEWEST_KEY_ID_SQL;
+use crate::storage::lock;
 
 /// Most clients remembered; past that, all are forgotten and remembered again as
 /// their secrets come in (a server serves a few games, not thousands).
@@ -21,24 +22,17 @@ const KNOWN_MAX: usize = 4096;
 /// ([`find_client`] inside the write transaction), which refuses it if the secret
 /// changed or the client was disabled meanwhile, even by another process.
 #[derive(Debug, Default)]
-pub struct KnownClients(RwLock<HashMap<String, ClientRow>>);
+pub struct KnownClients(Mutex<HashMap<String, ClientRow>>);
 
 impl KnownClients {
     /// The remembered row of client `id`.
     pub fn get(&self, id: &str) -> Option<ClientRow> {
-        self.0
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(id)
-            .cloned()
+        lock(&self.0).get(id).cloned()
     }
 
     /// Remembers `row` (as read from the database).
     pub fn remember(&self, row: ClientRow) {
-        let mut rows = self
-            .0
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut rows = lock(&self.0);
         if rows.len() >= KNOWN_MAX && !rows.contains_key(&row.id) {
             rows.clear();
         }
@@ -47,10 +41,7 @@ impl KnownClients {
 
     /// Forgets client `id` (its remembered row proved stale).
     pub fn forget(&self, id: &str) {
-        self.0
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(id);
+        lock(&self.0).remove(id);
     }
 }
 
