@@ -166,8 +166,10 @@ test("support finds a gamer by the start of the user id and opens the gamer page
     await page.getByLabel(/User id/).fill("FTC_");
     await page.getByRole("button", { name: "Search" }).click();
 
-    // Assert
+    // Assert: the unfiltered list may still be on screen when the search is sent
+    // (it lists FTC_User2 too), so wait for player_7 to leave before counting.
     await page.getByRole("link", { name: "FTC_User2" }).waitFor();
+    await page.getByRole("link", { name: "player_7" }).waitFor({ state: "detached" });
     assert.equal(await page.getByRole("link", { name: "player_7" }).count(), 0, "player_7 does not start with FTC_");
     await page.getByRole("link", { name: "FTC_User1" }).click();
     await page.getByRole("heading", { name: "FTC_User1" }).waitFor();
