@@ -801,6 +801,79 @@ async fn many_claims_are_delivered_once_each_to_every_endpoint_in_batches() {
 }
 
 #[tokio::test]
+async fn pruning_removes_old_events_with_their_deliveries_and_attempts_only() {
+    let app = app().await;
+    let (receiver, url) = Receiver::start().await;
+    let client = app.create_client().await;
+    let created = register(&app, &client, &url, json!(["reward.granted"])).await;
+    let id = created["webhookID"].as_str().unwrap().to_owned();
+    let event = app.create_event(&client, 1, json!({})).await;
+    let token = app.login(&client, "p").await;
+    // Five events: the welcome bonus (not subscribed: no delivery) and four rewards.
+    // The first reward's delivery fails once, then succeeds: five attempts of four
+    // deliveries.
+    receiver.answer_next(500, None);
+    for _ in 0..4 {
+        assert_eq!(app.claim(&token, &event).await.status, 201);
+    }
+    receiver.wait_for(5).await;
+    for _ in 0..200 {
+        let list = deliveries(&app, &client, &id).await;
+        if list.len() == 4 && list.iter().all(|d| d["status"] == "SUCCEEDED") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let events = "select count(*) from webhook_events";
+    let rows = "select count(*) from webhook_deliveries";
+    let attempts = "select count(*) from webhook_attempts";
+    assert_eq!(
+        (
+            app.scalar(events).await,
+            app.scalar(rows).await,
+            app.scalar(attempts).await
+        ),
+        (5, 4, 5)
+    );
+    // The two oldest events (the welcome bonus, the first reward) are 31 days old.
+    sqlx::query(
+        "update webhook_events set created_at = created_at - 31 * 86400000000000
+         where seq in (select seq from webhook_events order by seq limit 2)",
+    )
+    .execute(app.db.writer())
+    .await
+    .unwrap();
+    let cut = kgen_loyalty::storage::now_nanos() - 30 * 86_400_000_000_000;
+
+    let pruned = kgen_loyalty::storage::webhooks::prune(&app.db, cut)
+        .await
+        .unwrap();
+
+    assert_eq!(pruned, 2);
+    assert_eq!(
+        (
+            app.scalar(events).await,
+            app.scalar(rows).await,
+            app.scalar(attempts).await
+        ),
+        (3, 3, 3),
+        "the old events went with the first reward's delivery and its two attempts"
+    );
+    assert_eq!(
+        kgen_loyalty::storage::webhooks::prune(&app.db, cut)
+            .await
+            .unwrap(),
+        0,
+        "nothing else is old enough"
+    );
+    let left = deliveries(&app, &client, &id).await;
+    assert_eq!(left.len(), 3);
+    assert!(left
+        .iter()
+        .all(|d| d["attempts"].as_array().unwrap().len() == 1));
+}
+
+#[tokio::test]
 async fn a_bad_retry_schedule_stops_the_server_at_start() {
     let (database_url, _dir) = crate::helpers::fresh_database_url().await;
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_kgen-loyalty"));
