@@ -522,7 +522,7 @@ fn claim_on_writer(
         if !ledger::post_on_writer(conn, &money)? {
             return Err(anyhow::anyhow!("issuing accounts are never refused a debit").into());
         }
-        let data = granted_data(gamer, &claim);
+        let data = || granted_data(gamer, &claim);
         webhooks::announce_on_writer(conn, &gamer.client_id, EventType::RewardGranted, data, now)?;
         Ok(claim)
     })?;

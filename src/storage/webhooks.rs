@@ -50,6 +50,12 @@ pub const INSERT_EVENT_SQL: &str =
      where exists (select 1 from webhook_endpoints
                    where client_id = $2 and is_active = 1 and is_deleted = 0)";
 
+/// Whether client `$1` has an active endpoint (1 or 0): the probe of
+/// [`INSERT_EVENT_SQL`], made first on SQLite so that no event is built for a
+/// client without one.
+pub const ANY_ACTIVE_ENDPOINT_SQL: &str = "select exists (select 1 from webhook_endpoints
+     where client_id = $1 and is_active = 1 and is_deleted = 0)";
+
 /// [`INSERT_EVENT_SQL`] on PostgreSQL: the statement queues the event itself.
 const PG_INSERT_EVENT_SQL: &str = "with event as (
          insert into webhook_events (id, client_id, type, body, only_endpoint, created_at)

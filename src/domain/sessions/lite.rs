@@ -153,7 +153,7 @@ impl SessionJob {
         if !ledger::post_on_writer(conn, &welcome_bonus(client, gamer_id, &uid, now))? {
             return Err(anyhow::anyhow!("issuing accounts are never refused a debit").into());
         }
-        let data = welcome_data(client, &self.user_id, &uid, address);
+        let data = || welcome_data(client, &self.user_id, &uid, address);
         announce_on_writer(conn, &client.id, EventType::WelcomeBonusGranted, data, now)?;
         Ok(client.welcome_bonus)
     }

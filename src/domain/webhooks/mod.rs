@@ -446,15 +446,26 @@ pub fn new_event(event_type: EventType, data: serde_json::Value, now: i64) -> st
     }
 }
 
-/// [`announce`] on the SQLite group-commit writer's connection.
+/// [`announce`] on the SQLite group-commit writer's connection. The event's data
+/// is built (`data`) only when the client has an active endpoint: a game without
+/// webhooks pays one index probe, not the JSON of every claim's event.
 pub fn announce_on_writer(
     conn: &rusqlite::Connection,
     client_id: &str,
     event_type: EventType,
-    data: serde_json::Value,
+    data: impl FnOnce() -> serde_json::Value,
     now: i64,
 ) -> Result<()> {
-    let body = body(event_type, now, data);
+    let listening = crate::storage::lite::query_row(
+        conn,
+        store::ANY_ACTIVE_ENDPOINT_SQL,
+        &[&client_id],
+        |row| row.get::<_, i64>(0),
+    )?;
+    if listening != Some(1) {
+        return Ok(());
+    }
+    let body = body(event_type, now, data());
     crate::storage::lite::execute(
         conn,
         store::INSERT_EVENT_SQL,
