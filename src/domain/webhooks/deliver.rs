@@ -88,6 +88,8 @@ pub struct Deliverer {
     in_flight: Arc<Mutex<HashMap<String, usize>>>,
     /// Keep-alive clients: an attempt reuses the connection of the previous one.
     clients: Arc<Mutex<HashMap<ClientKey, reqwest::Client>>>,
+    /// Targets checked lately (see [`target::Resolved`]).
+    resolved: Arc<Mutex<target::Resolved>>,
 }
 
 impl std::fmt::Debug for Deliverer {
@@ -119,6 +121,7 @@ impl Deliverer {
             lanes: Arc::default(),
             in_flight: Arc::default(),
             clients: Arc::default(),
+            resolved: Arc::default(),
         }
     }
 
@@ -597,10 +600,22 @@ impl Deliverer {
         Ok(client)
     }
 
-    /// POSTs a delivery, checking its target again first and connecting only to
-    /// the addresses checked.
+    /// A target checked by [`target::resolve`] in the last [`target::RESOLVED_FOR`],
+    /// or checked now.
+    async fn resolve(&self, url: &str) -> crate::domain::Result<(url::Url, Vec<SocketAddr>)> {
+        let lock = || self.resolved.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(kept) = lock().get(url, Instant::now()) {
+            return Ok(kept);
+        }
+        let checked = target::resolve(url, self.settings.policy).await?;
+        lock().put(url, &checked, Instant::now());
+        Ok(checked)
+    }
+
+    /// POSTs a delivery, checking its target again first (a check of the last
+    /// [`target::RESOLVED_FOR`] counts) and connecting only to the addresses checked.
     async fn post(&self, endpoint: &EndpointRow, delivery: &DueDelivery, now: i64) -> Outcome {
-        let (url, addresses) = match target::resolve(&endpoint.url, self.settings.policy).await {
+        let (url, addresses) = match self.resolve(&endpoint.url).await {
             Ok(resolved) => resolved,
             Err(error) => return Outcome::failed(format!("target refused: {error}")),
         };

@@ -68,6 +68,50 @@ pub async fn resolve(url: &str, policy: TargetPolicy) -> Result<(url::Url, Vec<S
     Ok((parsed, addresses))
 }
 
+/// How long a resolved target is reused before its name is looked up again.
+pub const RESOLVED_FOR: Duration = Duration::from_secs(30);
+
+/// Targets resolved and checked, kept at most.
+const RESOLVED_MAX: usize = 1024;
+
+/// Resolved targets, by URL, for [`RESOLVED_FOR`]: a deliverer looks a name up
+/// once per half minute, not once per attempt (a lookup on the blocking pool, and
+/// a query to the resolver, for every event). What is kept passed [`resolve`]'s
+/// check, and an attempt connects only to those addresses, so a name that starts
+/// resolving elsewhere cannot lead an attempt to a refused address; it is
+/// followed within [`RESOLVED_FOR`]. Refusals are not kept.
+#[derive(Debug, Default)]
+pub struct Resolved {
+    kept: std::collections::HashMap<String, (std::time::Instant, url::Url, Vec<SocketAddr>)>,
+}
+
+impl Resolved {
+    /// The target of `url` if it was resolved less than [`RESOLVED_FOR`] before `now`.
+    pub fn get(&self, url: &str, now: std::time::Instant) -> Option<(url::Url, Vec<SocketAddr>)> {
+        let (at, parsed, addresses) = self.kept.get(url)?;
+        (now.saturating_duration_since(*at) < RESOLVED_FOR)
+            .then(|| (parsed.clone(), addresses.clone()))
+    }
+
+    /// Keeps what [`resolve`] found for `url` at `now`.
+    pub fn put(
+        &mut self,
+        url: &str,
+        target: &(url::Url, Vec<SocketAddr>),
+        now: std::time::Instant,
+    ) {
+        if self.kept.len() >= RESOLVED_MAX && !self.kept.contains_key(url) {
+            self.kept
+                .retain(|_, (at, _, _)| now.saturating_duration_since(*at) < RESOLVED_FOR);
+            if self.kept.len() >= RESOLVED_MAX {
+                self.kept.clear();
+            }
+        }
+        self.kept
+            .insert(url.to_owned(), (now, target.0.clone(), target.1.clone()));
+    }
+}
+
 fn bad(message: &str) -> Error {
     Error::BadRequest(message.to_owned())
 }
@@ -107,6 +151,55 @@ fn refused_v6(ip: Ipv6Addr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn target(ip: [u8; 4]) -> (url::Url, Vec<SocketAddr>) {
+        (
+            url::Url::parse("https://hooks.example.com/in").unwrap(),
+            vec![SocketAddr::from((ip, 443))],
+        )
+    }
+
+    #[test]
+    fn a_resolved_target_is_reused_for_its_time_and_then_looked_up_again() {
+        let mut resolved = Resolved::default();
+        let start = std::time::Instant::now();
+        let url = "https://hooks.example.com/in";
+        resolved.put(url, &target([93, 184, 216, 34]), start);
+
+        let soon = resolved.get(url, start + RESOLVED_FOR - Duration::from_millis(1));
+        let late = resolved.get(url, start + RESOLVED_FOR);
+
+        assert_eq!(soon, Some(target([93, 184, 216, 34])));
+        assert_eq!(late, None, "past its time it is resolved again");
+        assert_eq!(resolved.get("https://other.example.com/", start), None);
+        resolved.put(url, &target([93, 184, 216, 35]), start + RESOLVED_FOR);
+        assert_eq!(
+            resolved.get(url, start + RESOLVED_FOR),
+            Some(target([93, 184, 216, 35])),
+            "a new lookup replaces the old addresses"
+        );
+    }
+
+    #[test]
+    fn resolved_targets_are_bounded() {
+        let mut resolved = Resolved::default();
+        let start = std::time::Instant::now();
+        for n in 0..RESOLVED_MAX + 10 {
+            resolved.put(
+                &format!("https://h{n}.example.com/"),
+                &target([1, 1, 1, 1]),
+                start,
+            );
+        }
+
+        assert!(resolved.kept.len() <= RESOLVED_MAX);
+        assert!(resolved
+            .get(
+                &format!("https://h{}.example.com/", RESOLVED_MAX + 9),
+                start
+            )
+            .is_some());
+    }
 
     #[test]
     fn the_contract_ranges_are_refused_and_public_addresses_are_not() {
