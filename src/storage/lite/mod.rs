@@ -35,14 +35,6 @@ const MAX_BATCH: usize = 512;
 const YIELD_AT_MOST: Duration = Duration::from_millis(200);
 const YIELD_STEP: Duration = Duration::from_micros(200);
 
-/// The writer's page cache, KiB (`pragma cache_size` takes a negative number for
-/// KiB). SQLite's default, 2 MiB, is smaller than the pages a batch of claims on
-/// random gamers touches (their balances, claim counts and ledger indexes): the
-/// writer read 2.8 pages a claim back from the OS (6.1 with a webhook endpoint),
-/// and 1.2 (3.2) with 8 MiB. The cache fills only as pages are read, so an idle
-/// server's memory grows by at most this much.
-const WRITER_CACHE_KIB: i64 = 8 * 1024;
-
 /// Jobs waiting for the writer at most (then callers wait to enqueue).
 const QUEUE: usize = 8192;
 
@@ -180,9 +172,7 @@ impl LiteWriter {
              pragma temp_store = memory;",
         )?;
         conn.busy_timeout(WRITER_BUSY_TIMEOUT)?;
-        conn.execute_batch(&format!(
-            "pragma journal_size_limit = {wal_limit}; pragma cache_size = -{WRITER_CACHE_KIB}"
-        ))?;
+        conn.execute_batch(&format!("pragma journal_size_limit = {wal_limit}"))?;
         let wal = WalLimit {
             wal: std::path::PathBuf::from(format!("{path}-wal")),
             bytes: wal_limit,
@@ -590,8 +580,7 @@ mod tests {
     }
 
     /// The writer leaves checkpoints to the checkpoint thread, and that thread
-    /// copies the WAL into the database file; the writer's page cache is its own
-    /// size, not SQLite's default.
+    /// copies the WAL into the database file.
     #[tokio::test]
     async fn the_checkpoint_thread_copies_the_wal_into_the_database() {
         // Arrange
@@ -600,11 +589,6 @@ mod tests {
         let writer = LiteWriter::open(path.to_str().unwrap(), || false).unwrap();
         let own_interval: i64 = writer
             .write(|conn| conn.query_row("pragma wal_autocheckpoint", [], |row| row.get(0)))
-            .await
-            .unwrap()
-            .unwrap();
-        let cache: i64 = writer
-            .write(|conn| conn.query_row("pragma cache_size", [], |row| row.get(0)))
             .await
             .unwrap()
             .unwrap();
@@ -631,7 +615,6 @@ mod tests {
 
         // Assert
         assert_eq!(own_interval, 0, "the writer does not checkpoint itself");
-        assert_eq!(cache, -WRITER_CACHE_KIB, "the writer's page cache, in KiB");
         assert!(before < 100_000, "the file started small: {before} bytes");
         let after = std::fs::metadata(&path).unwrap().len();
         assert!(
