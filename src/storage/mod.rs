@@ -443,7 +443,8 @@ pub fn is_unavailable(error: &sqlx::Error) -> bool {
 }
 
 /// Locks `mutex`; one poisoned by a panic is taken as it is: the state behind
-/// each of these locks (vectors of spare ids) is valid between any two statements.
+/// each of these locks (spare ids, remembered client rows, the webhook deliverer's
+/// counts, lanes, clients and checked targets) is valid between any two statements.
 pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()

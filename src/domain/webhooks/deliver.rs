@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand::Rng as _;
@@ -28,7 +28,7 @@ use crate::storage::webhooks::{
     self as store, Attempt, DueDelivery, EndpointRow, Health, HealthChange, NewDelivery, Queued,
     Recorded,
 };
-use crate::storage::{self, Db};
+use crate::storage::{self, lock, Db};
 
 /// Attempts in flight at once per endpoint.
 pub const PER_ENDPOINT: usize = 4;
@@ -219,7 +219,7 @@ impl Deliverer {
     }
 
     fn endpoint_lane(&self, endpoint_id: &str) -> Arc<Semaphore> {
-        let mut lanes = self.lanes.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut lanes = lock(&self.lanes);
         Arc::clone(
             lanes
                 .entry(endpoint_id.to_owned())
@@ -228,18 +228,12 @@ impl Deliverer {
     }
 
     fn in_flight(&self) -> HashMap<String, usize> {
-        self.in_flight
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        lock(&self.in_flight).clone()
     }
 
     /// Forgets deliveries in flight: recorded, or given up.
     fn release<'a>(&self, endpoints: impl IntoIterator<Item = &'a str>) {
-        let mut in_flight = self
-            .in_flight
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut in_flight = lock(&self.in_flight);
         for endpoint in endpoints {
             if let Some(count) = in_flight.get_mut(endpoint) {
                 *count = count.saturating_sub(1);
@@ -259,10 +253,7 @@ impl Deliverer {
         endpoint: Arc<EndpointRow>,
         results: &mpsc::UnboundedSender<Recorded>,
     ) {
-        *self
-            .in_flight
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        *lock(&self.in_flight)
             .entry(endpoint.id.clone())
             .or_default() += 1;
         let lane = self.endpoint_lane(&endpoint.id);
@@ -579,7 +570,7 @@ impl Deliverer {
             _ => None,
         };
         let key = (host, addresses.to_vec());
-        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut clients = lock(&self.clients);
         if let Some(client) = clients.get(&key) {
             return Ok(client.clone());
         }
@@ -603,12 +594,11 @@ impl Deliverer {
     /// A target checked by [`target::resolve`] in the last [`target::RESOLVED_FOR`],
     /// or checked now.
     async fn resolve(&self, url: &str) -> crate::domain::Result<(url::Url, Vec<SocketAddr>)> {
-        let lock = || self.resolved.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(kept) = lock().get(url, Instant::now()) {
+        if let Some(kept) = lock(&self.resolved).get(url, Instant::now()) {
             return Ok(kept);
         }
         let checked = target::resolve(url, self.settings.policy).await?;
-        lock().put(url, &checked, Instant::now());
+        lock(&self.resolved).put(url, &checked, Instant::now());
         Ok(checked)
     }
 
