@@ -164,10 +164,11 @@ pub async fn authenticate(
     let session = match cache.get(&claims.sid) {
         Some(session) => session,
         None => {
-            let session: Gamer = store::find_session_gamer(db.reader(), &claims.sid)
-                .await?
-                .ok_or(Error::Unauthorized)?
-                .into();
+            let found = match db.lite() {
+                Some(lite) => store::find_session_gamer_lite(lite.reader(), &claims.sid).await?,
+                None => store::find_session_gamer(db.reader(), &claims.sid).await?,
+            };
+            let session: Gamer = found.ok_or(Error::Unauthorized)?.into();
             cache.insert(&session);
             session
         }

@@ -143,6 +143,19 @@ impl From<crate::storage::lite::WriteFailed> for Error {
     }
 }
 
+impl From<crate::storage::lite::reader::ReadFailed> for Error {
+    fn from(error: crate::storage::lite::reader::ReadFailed) -> Error {
+        use crate::storage::lite::reader::ReadFailed;
+        match error {
+            ReadFailed::Sqlite(error) => error.into(),
+            ReadFailed::Stopped => {
+                tracing::warn!(%error, "a read got no answer");
+                Error::Unavailable
+            }
+        }
+    }
+}
+
 /// Runs a transaction body again when it failed only because of contention
 /// (PostgreSQL deadlock or serialization failure, SQLite busy), so that a valid
 /// request is never refused because another one touched the same rows.

@@ -3,6 +3,7 @@
 
 use sqlx::AnyExecutor;
 
+use super::lite::{self, reader::LiteReader, reader::ReadFailed};
 use super::Tx;
 
 /// The gamer behind a live session of an enabled client.
@@ -122,22 +123,50 @@ pub async fn revoke_session(tx: &mut Tx, session_id: &str, now: i64) -> Result<(
     Ok(())
 }
 
+/// [`find_session_gamer`]: `$1` the session id; the columns in
+/// [`SessionGamerRow`]'s order.
+const FIND_SESSION_GAMER_SQL: &str =
+    "select s.id as session_id, g.id as gamer_id, c.id as client_id, c.name as client_name,
+            c.min_withdraw, g.user_id, g.wallet_address, g.kgen_account_id
+     from sessions s
+     join gamers g on g.id = s.gamer_id
+     join clients c on c.id = s.client_id
+     where s.id = $1
+       and s.revoked_at is null
+       and c.is_disabled = 0";
+
 /// The gamer of a live (not revoked) session whose client is enabled.
 pub async fn find_session_gamer<'e>(
     executor: impl AnyExecutor<'e>,
     session_id: &str,
 ) -> Result<Option<SessionGamerRow>, sqlx::Error> {
-    sqlx::query_as(
-        "select s.id as session_id, g.id as gamer_id, c.id as client_id, c.name as client_name,
-                c.min_withdraw, g.user_id, g.wallet_address, g.kgen_account_id
-         from sessions s
-         join gamers g on g.id = s.gamer_id
-         join clients c on c.id = s.client_id
-         where s.id = $1
-           and s.revoked_at is null
-           and c.is_disabled = 0",
-    )
-    .bind(session_id)
-    .fetch_optional(executor)
-    .await
+    sqlx::query_as(FIND_SESSION_GAMER_SQL)
+        .bind(session_id)
+        .fetch_optional(executor)
+        .await
+}
+
+/// [`find_session_gamer`] on SQLite through the reader thread (see
+/// [`lite::reader`]): what a request whose session left the cache reads.
+pub async fn find_session_gamer_lite(
+    reader: &LiteReader,
+    session_id: &str,
+) -> Result<Option<SessionGamerRow>, ReadFailed> {
+    let session_id = session_id.to_owned();
+    reader
+        .read(move |conn| {
+            lite::query_row(conn, FIND_SESSION_GAMER_SQL, &[&session_id], |row| {
+                Ok(SessionGamerRow {
+                    session_id: row.get(0)?,
+                    gamer_id: row.get(1)?,
+                    client_id: row.get(2)?,
+                    client_name: row.get(3)?,
+                    min_withdraw: row.get(4)?,
+                    user_id: row.get(5)?,
+                    wallet_address: row.get(6)?,
+                    kgen_account_id: row.get(7)?,
+                })
+            })
+        })
+        .await
 }

@@ -17,6 +17,7 @@
 
 pub mod claims;
 pub mod clients;
+pub mod reader;
 pub mod sessions;
 
 use std::panic::AssertUnwindSafe;
@@ -143,6 +144,8 @@ pub struct LiteWriter {
     gamer_ids: Arc<sessions::GamerIds>,
     /// Clients whose secret was presented lately.
     known_clients: Arc<clients::KnownClients>,
+    /// The reader thread, for reads on the path of a request.
+    reader: reader::LiteReader,
 }
 
 impl LiteWriter {
@@ -200,6 +203,7 @@ impl LiteWriter {
             largest_batch: Arc::default(),
             gamer_ids: Arc::default(),
             known_clients: Arc::default(),
+            reader: reader::LiteReader::open(path)?,
         };
         let (gate, largest) = (Arc::clone(&writer.gate), Arc::clone(&writer.largest_batch));
         std::thread::Builder::new()
@@ -272,6 +276,11 @@ impl LiteWriter {
     /// Clients whose secret was presented lately (see [`clients::KnownClients`]).
     pub fn known_clients(&self) -> &clients::KnownClients {
         &self.known_clients
+    }
+
+    /// The reader thread of the same file.
+    pub fn reader(&self) -> &reader::LiteReader {
+        &self.reader
     }
 
     /// The most jobs one batch has held so far.
