@@ -155,16 +155,9 @@ impl WalletCache {
 pub async fn balance(db: &Db, cache: &WalletCache, gamer: &Gamer) -> Result<Balance> {
     let view = cache
         .get_or_load(db, (gamer.gamer_id, BALANCE), || async {
-            let row = match db.lite() {
-                Some(lite) => {
-                    ledger::wallet_balance_lite(lite.reader(), &gamer.client_id, gamer.gamer_id)
-                        .await?
-                }
-                None => {
-                    ledger::wallet_balance(db.reader(), &gamer.client_id, gamer.gamer_id).await?
-                }
-            };
-            let row = row.ok_or(Error::NotFound)?;
+            let row = ledger::wallet_balance(db.reader(), &gamer.client_id, gamer.gamer_id)
+                .await?
+                .ok_or(Error::NotFound)?;
             Ok(View::Balance(row.into()))
         })
         .await?;
@@ -209,13 +202,7 @@ pub async fn transactions(
 ) -> Result<(Vec<WalletTransaction>, String)> {
     let scope = format!("transactions|{}|{}", gamer.client_id, gamer.gamer_id);
     let before = cursors.start(&scope, cursor)?;
-    let rows = match db.lite() {
-        Some(lite) => {
-            ledger::list_wallet_entries_lite(lite.reader(), gamer.gamer_id, before, limit + 1)
-                .await?
-        }
-        None => ledger::list_wallet_entries(db.reader(), gamer.gamer_id, before, limit + 1).await?,
-    };
+    let rows = ledger::list_wallet_entries(db.reader(), gamer.gamer_id, before, limit + 1).await?;
     let (rows, next) = cursors.finish_page(&scope, rows, limit, |entry| entry.id);
     Ok((
         rows.into_iter().map(WalletTransaction::from).collect(),

@@ -6,8 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Declares a stored-text enum: its variants with their text, `as_str`, `parse`,
-/// `TryFrom<String>` (for `#[sqlx(try_from = "String")]`), `rusqlite::ToSql` and
-/// `rusqlite::types::FromSql`.
+/// `TryFrom<String>` (for `#[sqlx(try_from = "String")]`) and `rusqlite::ToSql`.
 macro_rules! stored_text {
     ($(#[$meta:meta])* $name:ident { $($(#[$variant_meta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$meta])*
@@ -56,20 +55,6 @@ macro_rules! stored_text {
         impl rusqlite::ToSql for $name {
             fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
                 Ok(rusqlite::types::ToSqlOutput::from(self.as_str()))
-            }
-        }
-
-        impl rusqlite::types::FromSql for $name {
-            fn column_result(
-                value: rusqlite::types::ValueRef<'_>,
-            ) -> rusqlite::types::FromSqlResult<$name> {
-                let text = value.as_str()?;
-                $name::parse(text).ok_or_else(|| {
-                    rusqlite::types::FromSqlError::Other(Box::new(UnknownText {
-                        what: stringify!($name),
-                        text: text.to_owned(),
-                    }))
-                })
             }
         }
     };
@@ -169,22 +154,5 @@ mod tests {
             "unknown SyncStatus \"SETTLED\" in the database"
         );
         assert_eq!(Direction::parse("credit"), None, "the text is exact");
-    }
-
-    #[test]
-    fn rusqlite_reads_a_stored_text_back_and_refuses_an_unknown_one() {
-        let conn = rusqlite::Connection::open_in_memory().unwrap();
-        let read =
-            |text: &str| conn.query_row("select ?1", [text], |row| row.get::<_, SyncStatus>(0));
-        for status in SyncStatus::ALL {
-            assert_eq!(read(status.as_str()).unwrap(), *status);
-        }
-        let error = read("SETTLED").unwrap_err();
-        assert!(
-            error.to_string().contains("unknown SyncStatus \"SETTLED\""),
-            "{error}"
-        );
-        let number = conn.query_row("select 1", [], |row| row.get::<_, Direction>(0));
-        assert!(number.is_err(), "a number is not a direction");
     }
 }

@@ -2,7 +2,6 @@
 //! transfers, changed only here and always in the transaction that inserts the
 //! transfer. Debits of accounts that must not go negative are guarded in SQL.
 
-use super::lite::{self, reader::LiteReader, reader::ReadFailed};
 use super::Tx;
 
 /// Issuing accounts per game. Claims of different gamers debit different shards,
@@ -334,73 +333,37 @@ pub struct WalletBalanceRow {
     pub modified_at: i64,
 }
 
-/// [`wallet_balance`]: `$1` the client, `$2` the gamer.
-const WALLET_BALANCE_SQL: &str = "select
-         cast(sum(case when kind = 'EARNED' then balance else 0 end) as bigint) as earned,
-         cast(sum(case when kind = 'BONUS' then balance else 0 end) as bigint) as bonus,
-         cast(sum(case when kind = 'BOUGHT' then balance else 0 end) as bigint) as bought,
-         (select cast(coalesce(sum(case when direction = 'DEBIT' then -amount
-                                        else amount end), 0) as bigint)
-          from wallet_entries
-          where gamer_id = $2 and sync_status = 'PENDING') as pending_delta,
-         (select count(*)
-          from wallet_entries
-          where gamer_id = $2 and sync_status = 'FAILED') as failed,
-         cast(min(created_at) as bigint) as created_at,
-         cast(max(updated_at) as bigint) as modified_at
-     from accounts
-     where client_id = $1
-       and owner_id = $2
-       and kind in ('EARNED', 'BONUS', 'BOUGHT')
-     having count(*) = 3";
-
 /// The balances of a gamer's wallet.
 pub async fn wallet_balance<'e>(
     executor: impl sqlx::AnyExecutor<'e>,
     client_id: &str,
     gamer_id: i64,
 ) -> Result<Option<WalletBalanceRow>, sqlx::Error> {
-    sqlx::query_as(WALLET_BALANCE_SQL)
-        .bind(client_id)
-        .bind(gamer_id)
-        .fetch_optional(executor)
-        .await
+    sqlx::query_as(
+        "select
+             cast(sum(case when kind = 'EARNED' then balance else 0 end) as bigint) as earned,
+             cast(sum(case when kind = 'BONUS' then balance else 0 end) as bigint) as bonus,
+             cast(sum(case when kind = 'BOUGHT' then balance else 0 end) as bigint) as bought,
+             (select cast(coalesce(sum(case when direction = 'DEBIT' then -amount
+                                            else amount end), 0) as bigint)
+              from wallet_entries
+              where gamer_id = $2 and sync_status = 'PENDING') as pending_delta,
+             (select count(*)
+              from wallet_entries
+              where gamer_id = $2 and sync_status = 'FAILED') as failed,
+             cast(min(created_at) as bigint) as created_at,
+             cast(max(updated_at) as bigint) as modified_at
+         from accounts
+         where client_id = $1
+           and owner_id = $2
+           and kind in ('EARNED', 'BONUS', 'BOUGHT')
+         having count(*) = 3",
+    )
+    .bind(client_id)
+    .bind(gamer_id)
+    .fetch_optional(executor)
+    .await
 }
-
-/// [`wallet_balance`] on SQLite through the reader thread.
-pub async fn wallet_balance_lite(
-    reader: &LiteReader,
-    client_id: &str,
-    gamer_id: i64,
-) -> Result<Option<WalletBalanceRow>, ReadFailed> {
-    let client_id = client_id.to_owned();
-    reader
-        .read(move |conn| {
-            lite::query_row(conn, WALLET_BALANCE_SQL, &[&client_id, &gamer_id], |row| {
-                Ok(WalletBalanceRow {
-                    earned: row.get(0)?,
-                    bonus: row.get(1)?,
-                    bought: row.get(2)?,
-                    pending_delta: row.get(3)?,
-                    failed: row.get(4)?,
-                    created_at: row.get(5)?,
-                    modified_at: row.get(6)?,
-                })
-            })
-        })
-        .await
-}
-
-/// [`list_wallet_entries`]: `$1` the gamer, `$2` the id bound, `$3` the limit;
-/// the columns in [`WalletEntryRow`]'s order.
-const LIST_WALLET_ENTRIES_SQL: &str =
-    "select id, uid, gamer_id, kind, direction, amount, from_address, to_address, name,
-            description, sync_status, created_at
-     from wallet_entries
-     where gamer_id = $1
-       and id < $2
-     order by id desc
-     limit $3";
 
 /// One page of a gamer's wallet history, newest first, with `id` below `before`.
 pub async fn list_wallet_entries<'e>(
@@ -409,47 +372,20 @@ pub async fn list_wallet_entries<'e>(
     before: i64,
     limit: u32,
 ) -> Result<Vec<WalletEntryRow>, sqlx::Error> {
-    sqlx::query_as(LIST_WALLET_ENTRIES_SQL)
-        .bind(gamer_id)
-        .bind(before)
-        .bind(i64::from(limit))
-        .fetch_all(executor)
-        .await
-}
-
-/// [`list_wallet_entries`] on SQLite through the reader thread.
-pub async fn list_wallet_entries_lite(
-    reader: &LiteReader,
-    gamer_id: i64,
-    before: i64,
-    limit: u32,
-) -> Result<Vec<WalletEntryRow>, ReadFailed> {
-    reader
-        .read(move |conn| {
-            let limit = i64::from(limit);
-            let mut stmt =
-                lite::statement(conn, LIST_WALLET_ENTRIES_SQL, &[&gamer_id, &before, &limit])?;
-            let mut rows = stmt.raw_query();
-            let mut entries = Vec::new();
-            while let Some(row) = rows.next()? {
-                entries.push(WalletEntryRow {
-                    id: row.get(0)?,
-                    uid: row.get(1)?,
-                    gamer_id: row.get(2)?,
-                    kind: row.get(3)?,
-                    direction: row.get(4)?,
-                    amount: row.get(5)?,
-                    from_address: row.get(6)?,
-                    to_address: row.get(7)?,
-                    name: row.get(8)?,
-                    description: row.get(9)?,
-                    sync_status: row.get(10)?,
-                    created_at: row.get(11)?,
-                });
-            }
-            Ok(entries)
-        })
-        .await
+    sqlx::query_as(
+        "select id, uid, gamer_id, kind, direction, amount, from_address, to_address, name,
+                description, sync_status, created_at
+         from wallet_entries
+         where gamer_id = $1
+           and id < $2
+         order by id desc
+         limit $3",
+    )
+    .bind(gamer_id)
+    .bind(before)
+    .bind(i64::from(limit))
+    .fetch_all(executor)
+    .await
 }
 
 /// The balance of one account.
