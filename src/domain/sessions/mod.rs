@@ -118,7 +118,6 @@ pub async fn start_session(
             (written, fresh, key)
         }
         None => {
-            let key = ring.current(db, Purpose::Access).await?;
             let (Some(lanes), Some(ids)) = (db.lanes(), db.gamer_ids()) else {
                 return Err(
                     anyhow::anyhow!("a PostgreSQL database has lanes and gamer ids").into(),
@@ -133,7 +132,8 @@ pub async fn start_session(
                 session_id: &session_id,
                 refresh_hash: &refresh_hash,
             };
-            let written = retry_on_contention(|| start.run(db, lanes, ids)).await?;
+            let (written, kid) = retry_on_contention(|| start.run(db, lanes, ids)).await?;
+            let key = ring.listed(db, &kid).await?;
             (written, client.client.clone(), key)
         }
     };

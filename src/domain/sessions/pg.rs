@@ -50,7 +50,7 @@ impl Start<'_> {
         db: &Db,
         lanes: &Lanes,
         ids: &GamerIds,
-    ) -> Result<WrittenSession> {
+    ) -> Result<(WrittenSession, String)> {
         let (client_id, user_id) = (self.client.id.as_str(), self.user_id);
         // A known gamer's lane is its id's; a new one's id is picked for its lane.
         let (lane, gamer_id, address) = match ids.known(client_id, user_id) {
@@ -92,14 +92,17 @@ impl Start<'_> {
             }
         };
         ids.remember(client_id, user_id, written.gamer.id);
+        let kid = written
+            .access_kid
+            .ok_or_else(|| anyhow::anyhow!("no ACCESS signing key in the database"))?;
         let profile = Profile::from_json(&written.gamer.profile);
         if written.is_new {
-            return Ok((written.gamer, profile, true, now, bonus));
+            return Ok(((written.gamer, profile, true, now, bonus), kid));
         }
         if let Some(address) = address {
             ids.give_back((gamer_id, address));
         }
-        Ok((written.gamer, profile, false, now, 0))
+        Ok(((written.gamer, profile, false, now, 0), kid))
     }
 
     /// The statement's row: the session, and the gamer should it be new.

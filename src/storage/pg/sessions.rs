@@ -224,6 +224,10 @@ pub struct SessionWritten {
     pub gamer: GamerRow,
     /// Whether this statement created it.
     pub is_new: bool,
+    /// The newest access signing key as the statement saw it (the one that signs
+    /// the session's token, as `keys rotate` promises from the next request),
+    /// read in the same round trip; `None` if there is none.
+    pub access_kid: Option<String>,
 }
 
 /// [`write_sessions`]: `$1` a JSON array of [`SessionWrite`]s, each with its place
@@ -341,7 +345,9 @@ select gamer.n, gamer.id, gamer.user_id, gamer.wallet_address, gamer.profile,
        (select count(*) from buckets) as buckets,
        (select count(*) from transfer) as transfers,
        (select count(*) from entry) as entries,
-       (select count(*) from token) as tokens
+       (select count(*) from token) as tokens,
+       (select id from signing_keys where purpose = 'ACCESS'
+        order by created_at desc, id desc limit 1) as access_kid
 from gamer
 left join lateral (select k.kgen_id, k.wallet_address, k.phone from kgen_accounts k
                    where k.id = gamer.kgen_account_id limit 1) k on true
@@ -357,6 +363,7 @@ struct WrittenRow {
     transfers: i64,
     entries: i64,
     tokens: i64,
+    access_kid: Option<String>,
 }
 
 /// Starts the sessions in one statement, in the caller's transaction (a batch's)
@@ -403,6 +410,7 @@ pub async fn write_sessions<'e>(
             *slot = Some(SessionWritten {
                 gamer: row.gamer,
                 is_new: row.is_new,
+                access_kid: row.access_kid,
             });
         }
     }
