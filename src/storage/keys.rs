@@ -41,12 +41,27 @@ pub async fn insert_key(tx: &mut Tx, key: &KeyRow) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// The id of the newest key of purpose `$1`.
-pub const NEWEST_KEY_ID_SQL: &str = "select id
+/// The query of the newest key's id of a purpose, given as SQL text (a parameter,
+/// or a literal where a statement has no parameter for it): which key is the
+/// newest is decided here once, for [`NEWEST_KEY_ID_SQL`] and for the PostgreSQL
+/// session statement, which reads it in the round trip that starts the session.
+macro_rules! newest_key_id_sql {
+    ($purpose:literal) => {
+        concat!(
+            "select id
      from signing_keys
-     where purpose = $1
+     where purpose = ",
+            $purpose,
+            "
      order by created_at desc, id desc
-     limit 1";
+     limit 1"
+        )
+    };
+}
+pub(crate) use newest_key_id_sql;
+
+/// The id of the newest key of purpose `$1`.
+pub const NEWEST_KEY_ID_SQL: &str = newest_key_id_sql!("$1");
 
 /// The id of the newest key of `purpose`.
 pub async fn newest_key_id<'e>(

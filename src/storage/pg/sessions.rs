@@ -15,6 +15,7 @@ use std::sync::Mutex;
 use sqlx::{AnyExecutor, AnyPool};
 
 use super::super::gamers::GamerRow;
+use super::super::keys::newest_key_id_sql;
 use super::super::lock;
 use super::super::webhooks::NewEvent;
 
@@ -244,7 +245,8 @@ pub struct SessionWritten {
 /// alongside, and takes its debit side by subquery, so that a missing issuing
 /// shard makes it a null (`not null` refuses it) and fails the whole statement
 /// rather than commit a bonus without its debit.
-const WRITE_SQL: &str = "with j as (
+const WRITE_SQL: &str = concat!(
+    "with j as (
     select * from json_to_recordset($1::json) as j(
         n bigint, client_id text, user_id text, now bigint, profile_update text,
         gamer_id bigint, address text, profile text, session_id text, refresh_hash text,
@@ -346,12 +348,14 @@ select gamer.n, gamer.id, gamer.user_id, gamer.wallet_address, gamer.profile,
        (select count(*) from transfer) as transfers,
        (select count(*) from entry) as entries,
        (select count(*) from token) as tokens,
-       (select id from signing_keys where purpose = 'ACCESS'
-        order by created_at desc, id desc limit 1) as access_kid
+       (",
+    newest_key_id_sql!("'ACCESS'"),
+    ") as access_kid
 from gamer
 left join lateral (select k.kgen_id, k.wallet_address, k.phone from kgen_accounts k
                    where k.id = gamer.kgen_account_id limit 1) k on true
-order by gamer.n";
+order by gamer.n"
+);
 
 #[derive(sqlx::FromRow)]
 struct WrittenRow {
