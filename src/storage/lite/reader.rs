@@ -50,7 +50,7 @@ impl LiteReader {
     /// thread.
     pub fn open(path: &str) -> anyhow::Result<LiteReader> {
         let conn = Connection::open(path)?;
-        conn.execute_batch("pragma query_only = on; pragma foreign_keys = on;")?;
+        conn.execute_batch("pragma query_only = on")?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.set_prepared_statement_cache_capacity(16);
         let (reads, queue) = mpsc::channel(QUEUE);
