@@ -21,20 +21,24 @@ use tower::ServiceExt;
 use crate::connection;
 use crate::domain::analytics;
 use crate::domain::settlement;
+use crate::heap;
 
 pub use crate::state::{AppState, Shared};
 
 /// How often expired cache entries are dropped even when no request comes.
 const CACHE_SWEEP_INTERVAL: Duration = Duration::from_secs(5);
 
-/// Drops expired cache entries every [`CACHE_SWEEP_INTERVAL`], forever.
+/// Drops expired cache entries every [`CACHE_SWEEP_INTERVAL`], forever, and then
+/// gives the C heap's free pages back if the interval was quiet ([`heap`]).
 async fn sweep_caches(state: AppState) {
     let mut ticks = tokio::time::interval(CACHE_SWEEP_INTERVAL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut heap = heap::Trimmer::default();
     loop {
         ticks.tick().await;
         state.sessions.run_pending_tasks();
         state.wallets.run_pending_tasks();
+        heap.tick(CACHE_SWEEP_INTERVAL);
     }
 }
 

@@ -10,6 +10,7 @@
 //! - [`domain`]: the rules: events and claim policies, tokens, the ledger, OTP.
 //! - [`storage`]: the pools of the configured backend, migrations, named SQL.
 //! - [`metrics`]: Prometheus counters and histograms.
+//! - [`heap`]: gives the C heap's free pages back when the server is quiet.
 //!
 //! Glossary (each word means one thing everywhere):
 //! - **client**: one game (tenant), authenticated by id + secret on `/s2s/*`.
@@ -25,6 +26,7 @@ pub mod app;
 pub mod config;
 pub mod connection;
 pub mod domain;
+pub mod heap;
 pub mod http;
 pub mod metrics;
 pub mod state;
