@@ -38,6 +38,9 @@ async fn sweep_caches(state: AppState) {
         ticks.tick().await;
         state.sessions.run_pending_tasks();
         state.wallets.run_pending_tasks();
+        if let Some(ids) = state.db.gamer_ids() {
+            ids.run_pending_tasks();
+        }
         heap.tick(CACHE_SWEEP_INTERVAL);
     }
 }
