@@ -56,6 +56,13 @@ pub const INSERT_EVENT_SQL: &str =
 pub const ANY_ACTIVE_ENDPOINT_SQL: &str = "select exists (select 1 from webhook_endpoints
      where client_id = $1 and is_active = 1 and is_deleted = 0)";
 
+/// [`INSERT_EVENT_SQL`] without its probe, for the SQLite writer's transaction
+/// that has just made it ([`ANY_ACTIVE_ENDPOINT_SQL`]): the writer is the only
+/// one, so nothing can change between the two.
+pub const INSERT_PROBED_EVENT_SQL: &str =
+    "insert into webhook_events (id, client_id, type, body, only_endpoint, created_at)
+     values ($1, $2, $3, $4, $6, $5)";
+
 /// [`INSERT_EVENT_SQL`] on PostgreSQL: the statement queues the event itself.
 const PG_INSERT_EVENT_SQL: &str = "with event as (
          insert into webhook_events (id, client_id, type, body, only_endpoint, created_at)

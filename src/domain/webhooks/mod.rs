@@ -468,7 +468,7 @@ pub fn announce_on_writer(
     let body = body(event_type, now, data());
     crate::storage::lite::execute(
         conn,
-        store::INSERT_EVENT_SQL,
+        store::INSERT_PROBED_EVENT_SQL,
         &[
             &new_event_id(),
             &client_id,
