@@ -60,111 +60,137 @@ impl From<WalletBalanceRow> for Balance {
     }
 }
 
-/// What one cache entry holds.
-#[derive(Clone, Debug)]
-enum View {
-    Balance(Balance),
-    /// The rendered first page of the history.
-    Page(Bytes),
+/// What a cached read weighs against the cache's byte budget.
+trait Weigh {
+    fn weight(&self) -> u32;
 }
 
-impl View {
+impl Weigh for Balance {
     fn weight(&self) -> u32 {
-        let payload = match self {
-            View::Balance(_) => std::mem::size_of::<Balance>(),
-            View::Page(body) => body.len(),
-        };
-        u32::try_from(payload + 64).unwrap_or(u32::MAX)
+        entry_weight(std::mem::size_of::<Balance>())
     }
 }
 
-#[derive(Debug)]
-struct Entry {
-    /// The gamer's wallet generation noted before the read.
-    generation: u64,
-    view: View,
+/// The rendered first page of the history.
+impl Weigh for Bytes {
+    fn weight(&self) -> u32 {
+        entry_weight(self.len())
+    }
 }
 
-/// Which read of a gamer's wallet: the balance, or the first page of `limit`.
-type Key = (i64, u32);
-const BALANCE: u32 = 0;
+/// A payload's bytes with the entry's own (key, generation, moka's bookkeeping).
+fn entry_weight(payload: usize) -> u32 {
+    u32::try_from(payload + 64).unwrap_or(u32::MAX)
+}
 
-/// Recent wallet reads, per gamer, bounded in bytes.
+#[derive(Debug)]
+struct Entry<V> {
+    /// The gamer's wallet generation noted before the read.
+    generation: u64,
+    view: V,
+}
+
+/// Recent reads of one kind, by a key whose first part is the gamer.
+type Reads<K, V> = moka::sync::Cache<K, Arc<Entry<V>>>;
+
+/// The share of the byte budget for balances: a balance weighs ~130 bytes and a
+/// page up to ~20 KB, so an eighth holds a balance for far more gamers than the
+/// rest holds pages.
+const BALANCE_SHARE: u64 = 8;
+
+/// Recent wallet reads, per gamer, bounded in bytes: balances, and first history
+/// pages by their `limit`.
 #[derive(Clone, Debug)]
 pub struct WalletCache {
-    entries: Option<moka::sync::Cache<Key, Arc<Entry>>>,
+    reads: Option<(Reads<i64, Balance>, Reads<(i64, u32), Bytes>)>,
 }
 
 impl WalletCache {
     /// A cache of at most `capacity_bytes` whose entries live at most `ttl`, and
     /// at most `idle` unread; a zero capacity caches nothing.
     pub fn new(capacity_bytes: u64, ttl: Duration, idle: Duration) -> WalletCache {
-        let entries = (capacity_bytes > 0).then(|| {
+        fn reads<K, V>(capacity: u64, ttl: Duration, idle: Duration) -> Reads<K, V>
+        where
+            K: std::hash::Hash + Eq + Send + Sync + 'static,
+            V: Weigh + Send + Sync + 'static,
+        {
             moka::sync::Cache::builder()
-                .max_capacity(capacity_bytes)
-                .weigher(|_key: &Key, entry: &Arc<Entry>| entry.view.weight())
+                .max_capacity(capacity)
+                .weigher(|_key: &K, entry: &Arc<Entry<V>>| entry.view.weight())
                 .time_to_live(ttl)
                 .time_to_idle(idle)
                 .build()
+        }
+        let balances = capacity_bytes / BALANCE_SHARE;
+        let reads = (capacity_bytes > 0).then(|| {
+            (
+                reads(balances.max(1), ttl, idle),
+                reads(capacity_bytes - balances, ttl, idle),
+            )
         });
-        WalletCache { entries }
+        WalletCache { reads }
     }
 
     /// Drops expired entries now (moka otherwise does it only when the cache is
     /// used, so an idle server would keep them).
     pub fn run_pending_tasks(&self) {
-        if let Some(entries) = &self.entries {
-            entries.run_pending_tasks();
+        if let Some((balances, pages)) = &self.reads {
+            balances.run_pending_tasks();
+            pages.run_pending_tasks();
         }
     }
 
     /// Whether reads are cached at all.
     pub fn is_enabled(&self) -> bool {
-        self.entries.is_some()
+        self.reads.is_some()
     }
+}
 
-    /// The cached view under `key`, or the one `load` reads (cached when the
-    /// generation noted before the read lets it be).
-    async fn get_or_load<F, Fut>(&self, db: &Db, key: Key, load: F) -> Result<View>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<View>>,
-    {
-        let generation = db.wallet_changes().generation(key.0);
-        let (Some(entries), Some(generation)) = (&self.entries, generation) else {
-            return load().await;
-        };
-        if let Some(entry) = entries.get(&key) {
-            if entry.generation == generation {
-                return Ok(entry.view.clone());
-            }
+/// The read under `key` in `reads` (of gamer `gamer_id`), or the one `load` reads
+/// (cached when the generation noted before the read lets it be).
+async fn get_or_load<K, V, F, Fut>(
+    db: &Db,
+    reads: Option<&Reads<K, V>>,
+    gamer_id: i64,
+    key: K,
+    load: F,
+) -> Result<V>
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<V>>,
+{
+    let generation = db.wallet_changes().generation(gamer_id);
+    let (Some(reads), Some(generation)) = (reads, generation) else {
+        return load().await;
+    };
+    if let Some(entry) = reads.get(&key) {
+        if entry.generation == generation {
+            return Ok(entry.view.clone());
         }
-        let view = load().await?;
-        entries.insert(
-            key,
-            Arc::new(Entry {
-                generation,
-                view: view.clone(),
-            }),
-        );
-        Ok(view)
     }
+    let view = load().await?;
+    reads.insert(
+        key,
+        Arc::new(Entry {
+            generation,
+            view: view.clone(),
+        }),
+    );
+    Ok(view)
 }
 
 /// The balances of the calling gamer's wallet.
 pub async fn balance(db: &Db, cache: &WalletCache, gamer: &Gamer) -> Result<Balance> {
-    let view = cache
-        .get_or_load(db, (gamer.gamer_id, BALANCE), || async {
-            let row = ledger::wallet_balance(db.reader(), &gamer.client_id, gamer.gamer_id)
-                .await?
-                .ok_or(Error::NotFound)?;
-            Ok(View::Balance(row.into()))
-        })
-        .await?;
-    match view {
-        View::Balance(balance) => Ok(balance),
-        View::Page(_) => Err(anyhow::anyhow!("a history page cached as a balance").into()),
-    }
+    let reads = cache.reads.as_ref().map(|(balances, _)| balances);
+    get_or_load(db, reads, gamer.gamer_id, gamer.gamer_id, || async {
+        let row = ledger::wallet_balance(db.reader(), &gamer.client_id, gamer.gamer_id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        Ok(Balance::from(row))
+    })
+    .await
 }
 
 /// The first page (no cursor) of the gamer's history, rendered by `render` from
@@ -180,16 +206,18 @@ pub async fn first_page<R>(
 where
     R: FnOnce(Vec<WalletTransaction>, String) -> Result<Bytes>,
 {
-    let view = cache
-        .get_or_load(db, (gamer.gamer_id, limit.max(1)), || async {
+    let reads = cache.reads.as_ref().map(|(_, pages)| pages);
+    get_or_load(
+        db,
+        reads,
+        gamer.gamer_id,
+        (gamer.gamer_id, limit),
+        || async {
             let (rows, next) = transactions(db, cursors, gamer, limit, None).await?;
-            Ok(View::Page(render(rows, next)?))
-        })
-        .await?;
-    match view {
-        View::Page(body) => Ok(body),
-        View::Balance(_) => Err(anyhow::anyhow!("a balance cached as a history page").into()),
-    }
+            render(rows, next)
+        },
+    )
+    .await
 }
 
 /// One page of the gamer's wallet history, newest first, and the next cursor.
@@ -214,6 +242,13 @@ pub async fn transactions(
 mod tests {
     use super::*;
 
+    fn entry<V>(view: V) -> Arc<Entry<V>> {
+        Arc::new(Entry {
+            generation: 0,
+            view,
+        })
+    }
+
     #[test]
     fn an_idle_entry_is_swept_without_any_request() {
         let cache = WalletCache::new(
@@ -221,42 +256,45 @@ mod tests {
             Duration::from_secs(60),
             Duration::from_millis(50),
         );
-        let entries = cache.entries.as_ref().unwrap();
-        let entry = |generation| {
-            Arc::new(Entry {
-                generation,
-                view: View::Page(Bytes::from_static(b"{}")),
-            })
+        let (balances, pages) = cache.reads.as_ref().unwrap();
+        pages.insert((1, 50), entry(Bytes::from_static(b"{}")));
+        pages.insert((2, 50), entry(Bytes::from_static(b"{}")));
+        let row = WalletBalanceRow {
+            earned: 1,
+            bonus: 0,
+            bought: 0,
+            pending_delta: 0,
+            failed: 0,
+            created_at: 0,
+            modified_at: 0,
         };
-        entries.insert((1, 50), entry(0));
-        entries.insert((2, 50), entry(0));
+        balances.insert(1, entry(Balance::from(row)));
         cache.run_pending_tasks();
-        assert_eq!(entries.entry_count(), 2);
+        assert_eq!((balances.entry_count(), pages.entry_count()), (1, 2));
         std::thread::sleep(Duration::from_millis(120));
         cache.run_pending_tasks();
-        assert_eq!(entries.entry_count(), 0, "both idle entries are gone");
+        assert_eq!(
+            (balances.entry_count(), pages.entry_count()),
+            (0, 0),
+            "every idle entry is gone"
+        );
     }
 
     #[test]
-    fn entries_are_weighed_by_their_bytes() {
-        let page = View::Page(Bytes::from(vec![b' '; 40_000]));
+    fn entries_are_weighed_by_their_bytes_within_the_budget() {
+        let page = Bytes::from(vec![b' '; 40_000]);
         assert!(page.weight() >= 40_000);
         let cache = WalletCache::new(100_000, Duration::from_secs(60), Duration::from_secs(60));
-        let entries = cache.entries.as_ref().unwrap();
+        let (_, pages) = cache.reads.as_ref().unwrap();
         for gamer in 0..10 {
-            entries.insert(
-                (gamer, 50),
-                Arc::new(Entry {
-                    generation: 0,
-                    view: page.clone(),
-                }),
-            );
+            pages.insert((gamer, 50), entry(page.clone()));
         }
         cache.run_pending_tasks();
         assert!(
-            entries.weighted_size() <= 100_000,
-            "at most the capacity in bytes: {}",
-            entries.weighted_size()
+            pages.weighted_size() <= 100_000 - 100_000 / BALANCE_SHARE,
+            "at most the pages' share of the capacity in bytes: {}",
+            pages.weighted_size()
         );
+        assert!(pages.weighted_size() >= 40_000, "a page fits");
     }
 }
