@@ -98,11 +98,18 @@ type Reads<K, V> = moka::sync::Cache<K, Arc<Entry<V>>>;
 /// rest holds pages.
 const BALANCE_SHARE: u64 = 8;
 
-/// Recent wallet reads, per gamer, bounded in bytes: balances, and first history
-/// pages by their `limit`.
+/// Recent wallet reads, per gamer, bounded in bytes.
 #[derive(Clone, Debug)]
 pub struct WalletCache {
-    reads: Option<(Reads<i64, Balance>, Reads<(i64, u32), Bytes>)>,
+    reads: Option<Kinds>,
+}
+
+/// The two kinds of read.
+#[derive(Clone, Debug)]
+struct Kinds {
+    balances: Reads<i64, Balance>,
+    /// First history pages, by gamer and `limit`.
+    pages: Reads<(i64, u32), Bytes>,
 }
 
 impl WalletCache {
@@ -122,11 +129,9 @@ impl WalletCache {
                 .build()
         }
         let balances = capacity_bytes / BALANCE_SHARE;
-        let reads = (capacity_bytes > 0).then(|| {
-            (
-                reads(balances.max(1), ttl, idle),
-                reads(capacity_bytes - balances, ttl, idle),
-            )
+        let reads = (capacity_bytes > 0).then(|| Kinds {
+            balances: reads(balances.max(1), ttl, idle),
+            pages: reads(capacity_bytes - balances, ttl, idle),
         });
         WalletCache { reads }
     }
@@ -134,9 +139,9 @@ impl WalletCache {
     /// Drops expired entries now (moka otherwise does it only when the cache is
     /// used, so an idle server would keep them).
     pub fn run_pending_tasks(&self) {
-        if let Some((balances, pages)) = &self.reads {
-            balances.run_pending_tasks();
-            pages.run_pending_tasks();
+        if let Some(kinds) = &self.reads {
+            kinds.balances.run_pending_tasks();
+            kinds.pages.run_pending_tasks();
         }
     }
 
@@ -183,7 +188,7 @@ where
 
 /// The balances of the calling gamer's wallet.
 pub async fn balance(db: &Db, cache: &WalletCache, gamer: &Gamer) -> Result<Balance> {
-    let reads = cache.reads.as_ref().map(|(balances, _)| balances);
+    let reads = cache.reads.as_ref().map(|kinds| &kinds.balances);
     get_or_load(db, reads, gamer.gamer_id, gamer.gamer_id, || async {
         let row = ledger::wallet_balance(db.reader(), &gamer.client_id, gamer.gamer_id)
             .await?
@@ -206,7 +211,7 @@ pub async fn first_page<R>(
 where
     R: FnOnce(Vec<WalletTransaction>, String) -> Result<Bytes>,
 {
-    let reads = cache.reads.as_ref().map(|(_, pages)| pages);
+    let reads = cache.reads.as_ref().map(|kinds| &kinds.pages);
     get_or_load(
         db,
         reads,
@@ -256,7 +261,7 @@ mod tests {
             Duration::from_secs(60),
             Duration::from_millis(50),
         );
-        let (balances, pages) = cache.reads.as_ref().unwrap();
+        let Kinds { balances, pages } = cache.reads.as_ref().unwrap();
         pages.insert((1, 50), entry(Bytes::from_static(b"{}")));
         pages.insert((2, 50), entry(Bytes::from_static(b"{}")));
         let row = WalletBalanceRow {
@@ -285,7 +290,7 @@ mod tests {
         let page = Bytes::from(vec![b' '; 40_000]);
         assert!(page.weight() >= 40_000);
         let cache = WalletCache::new(100_000, Duration::from_secs(60), Duration::from_secs(60));
-        let (_, pages) = cache.reads.as_ref().unwrap();
+        let pages = &cache.reads.as_ref().unwrap().pages;
         for gamer in 0..10 {
             pages.insert((gamer, 50), entry(page.clone()));
         }
