@@ -67,10 +67,16 @@ impl Cursors {
 }
 
 impl Cursors {
+    /// The cursor a request gave, `None` when it asks for the first page (no
+    /// cursor, or "").
+    pub fn given(cursor: Option<&str>) -> Option<&str> {
+        cursor.filter(|c| !c.is_empty())
+    }
+
     /// Where a newest-first page starts: after the cursor's position, or at the
     /// top when there is no cursor (absent or "").
     pub fn start(&self, scope: &str, cursor: Option<&str>) -> Result<i64, Error> {
-        match cursor.filter(|c| !c.is_empty()) {
+        match Cursors::given(cursor) {
             Some(cursor) => self.open(scope, cursor),
             None => Ok(i64::MAX),
         }

@@ -93,9 +93,9 @@ struct Entry<V> {
 /// Recent reads of one kind, by a key whose first part is the gamer.
 type Reads<K, V> = moka::sync::Cache<K, Arc<Entry<V>>>;
 
-/// The share of the byte budget for balances: a balance weighs ~130 bytes and a
-/// page up to ~20 KB, so an eighth holds a balance for far more gamers than the
-/// rest holds pages.
+/// Balances get one part in this many of the byte budget: a balance weighs ~136
+/// bytes and a page up to ~20 KB, so an eighth holds a balance for far more
+/// gamers than the rest holds pages.
 const BALANCE_SHARE: u64 = 8;
 
 /// Recent wallet reads, per gamer, bounded in bytes.

@@ -13,6 +13,7 @@ use super::auth::GamerAuth;
 use super::error::{ApiResult, ErrorBody};
 use super::extract::{parse_limit, IdempotencyHeader, IdempotencyParams, Query};
 use crate::domain::address::mask;
+use crate::domain::cursor::Cursors;
 use crate::domain::ledger::{Direction, WalletTransaction};
 use crate::domain::time::rfc3339;
 use crate::domain::{wallet, withdrawals};
@@ -202,11 +203,7 @@ pub async fn list_transactions(
     Query(params): Query<ListTransactionsParams>,
 ) -> ApiResult<Response> {
     let limit = parse_limit(params.limit.as_deref())?;
-    let body = match params
-        .last_evaluated_key
-        .as_deref()
-        .filter(|c| !c.is_empty())
-    {
+    let body = match Cursors::given(params.last_evaluated_key.as_deref()) {
         None => {
             wallet::first_page(
                 &state.db,
