@@ -425,14 +425,22 @@ pub async fn list_deliveries<'e>(
     .await
 }
 
-/// The attempts of a delivery, oldest first.
+/// The attempts of a delivery, oldest first: the one kept in the delivery's row
+/// (its first, when it was attempted straight from the queue), then its rows of
+/// `webhook_attempts`.
 pub async fn list_attempts<'e>(
     executor: impl AnyExecutor<'e>,
     delivery_id: &str,
 ) -> Result<Vec<Attempt>, sqlx::Error> {
     let rows: Vec<(i64, Option<i64>, Option<String>, i64)> = sqlx::query_as(
-        "select at, status_code, error, duration_ms from webhook_attempts
-         where delivery_id = $1 order by seq",
+        "select at, status_code, error, duration_ms from (
+             select 0 as part, seq, first_at as at, first_status_code as status_code,
+                    first_error as error, first_duration_ms as duration_ms
+             from webhook_deliveries where id = $1 and first_at is not null
+             union all
+             select 1, seq, at, status_code, error, duration_ms
+             from webhook_attempts where delivery_id = $1) attempts
+         order by part, seq",
     )
     .bind(delivery_id)
     .fetch_all(executor)
@@ -618,10 +626,13 @@ const INSERT_DELIVERY_SQL: &str = "insert into webhook_deliveries (id, endpoint_
          status, next_attempt_at, locked_until, created_at, updated_at)
      values ($1, $2, $3, 'PENDING', $5, $4, $5, $5)";
 
-/// A delivery written after its first attempt, in the state it left it in.
+/// A delivery written after its first attempt, in the state it left it in, with
+/// that attempt inline (migration 0010): `$7` its time, `$8` status code, `$9`
+/// error, `$10` duration.
 const INSERT_ATTEMPTED_SQL: &str = "insert into webhook_deliveries (id, endpoint_id, event_id,
-         status, attempts, next_attempt_at, locked_until, created_at, updated_at)
-     values ($1, $2, $3, $4, 1, $5, 0, $6, $7)";
+         status, attempts, next_attempt_at, locked_until, created_at, updated_at,
+         first_at, first_status_code, first_error, first_duration_ms)
+     values ($1, $2, $3, $4, 1, $5, 0, $6, $7, $7, $8, $9, $10)";
 
 const DEQUEUE_SQL: &str = "delete from webhook_queue where seq = $1";
 
@@ -994,8 +1005,10 @@ const PG_RECORD_SQL: &str = "with r as (
         seq bigint, event_id text, created_at bigint)
 ), fresh as (
     insert into webhook_deliveries (id, endpoint_id, event_id, status, attempts,
-                                    next_attempt_at, locked_until, created_at, updated_at)
-    select delivery_id, endpoint_id, event_id, status, 1, next_attempt_at, 0, created_at, at
+                                    next_attempt_at, locked_until, created_at, updated_at,
+                                    first_at, first_status_code, first_error, first_duration_ms)
+    select delivery_id, endpoint_id, event_id, status, 1, next_attempt_at, 0, created_at, at,
+           at, status_code, error, duration_ms
     from r where seq is not null order by n
     returning 1
 ), dequeued as (
@@ -1004,7 +1017,7 @@ const PG_RECORD_SQL: &str = "with r as (
     returning 1
 )
 insert into webhook_attempts (delivery_id, at, status_code, error, duration_ms)
-select delivery_id, at, status_code, error, duration_ms from r order by n";
+select delivery_id, at, status_code, error, duration_ms from r where seq is null order by n";
 
 /// One element of [`PG_RECORD_SQL`]'s array.
 #[derive(serde::Serialize)]
@@ -1173,9 +1186,13 @@ where
                     &r.next_attempt_at,
                     &queued.created_at,
                     &r.attempt.at,
+                    &r.attempt.status_code,
+                    &r.attempt.error,
+                    &r.attempt.duration_ms,
                 ],
             )?;
             lite::execute(conn, DEQUEUE_SQL, &[&queued.seq])?;
+            continue;
         }
         lite::execute(
             conn,
@@ -1188,13 +1205,11 @@ where
                 &r.attempt.duration_ms,
             ],
         )?;
-        if r.queued.is_none() {
-            lite::execute(
-                conn,
-                UPDATE_DELIVERY_SQL,
-                &[&r.delivery_id, &r.status, &r.next_attempt_at, &r.attempt.at],
-            )?;
-        }
+        lite::execute(
+            conn,
+            UPDATE_DELIVERY_SQL,
+            &[&r.delivery_id, &r.status, &r.next_attempt_at, &r.attempt.at],
+        )?;
     }
     for (endpoint_id, attempts) in by_endpoint(batch) {
         let stored = lite::query_row(conn, ENDPOINT_HEALTH_SQL, &[&endpoint_id], |row| {
